@@ -1,0 +1,27 @@
+"""Who and where an action comes from, bound per request (IP) and per API call (token)."""
+
+import contextlib
+import contextvars
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class AuditContext:
+    ip: str | None = None
+    token_id: int | None = None  # members.ApiToken pk when the call came through the API
+
+
+_current = contextvars.ContextVar("audit_context", default=AuditContext())  # noqa: B039 (frozen)
+
+
+def current() -> AuditContext:
+    return _current.get()
+
+
+@contextlib.contextmanager
+def bind(**changes):
+    token = _current.set(replace(_current.get(), **changes))
+    try:
+        yield
+    finally:
+        _current.reset(token)

@@ -1,0 +1,127 @@
+"""The append-only audit log: one table, a hash chain per organization."""
+
+from django.db import models
+from django.utils import timezone
+
+from config.ids import PublicIdField
+
+
+class AuditEvent(models.Model):
+    """One recorded action. Never updated or deleted by the application (a DB trigger enforces it).
+
+    Foreign keys carry no database constraint: events outlive the workspaces, tokens and users
+    they mention, and labels are snapshotted so the log still reads after they are gone.
+    """
+
+    class ActorType(models.TextChoices):
+        USER = "user"
+        TOKEN = "token"
+        SYSTEM = "system"
+
+    public_id = PublicIdField(prefix="evt")
+    occurred_at = models.DateTimeField(default=timezone.now)
+    # The workspace's org at the time of the event, so history survives unlinking.
+    organization = models.ForeignKey(
+        "orgs.Organization",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    workspace = models.ForeignKey(
+        "workspaces.Workspace",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    workspace_label = models.CharField(max_length=100, blank=True)
+    actor_type = models.CharField(max_length=10, choices=ActorType.choices)
+    actor_user = models.ForeignKey(
+        "members.User",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    actor_token = models.ForeignKey(
+        "members.ApiToken",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    actor_label = models.CharField(max_length=254, blank=True)
+    action = models.CharField(max_length=64)
+    target_type = models.CharField(max_length=32, blank=True)
+    target_id = models.CharField(max_length=40, blank=True)
+    target_label = models.CharField(max_length=254, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    # Hash chain: chain_key is the org id (0 for events outside any org).
+    chain_key = models.BigIntegerField(default=0)
+    seq = models.BigIntegerField(default=0)
+    prev_hash = models.CharField(max_length=64, blank=True)
+    hash = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["chain_key", "seq"], name="audit_chain_seq_unique")
+        ]
+        indexes = [
+            models.Index(
+                "organization",
+                models.F("occurred_at").desc(),
+                models.F("id").desc(),
+                name="audit_org_time",
+            ),
+            models.Index(
+                "organization",
+                "actor_user",
+                models.F("occurred_at").desc(),
+                models.F("id").desc(),
+                name="audit_org_actor_time",
+            ),
+            models.Index(
+                "organization",
+                "workspace",
+                models.F("occurred_at").desc(),
+                models.F("id").desc(),
+                name="audit_org_ws_time",
+            ),
+            models.Index(
+                "organization",
+                "action",
+                models.F("occurred_at").desc(),
+                models.F("id").desc(),
+                name="audit_org_action_time",
+            ),
+            models.Index("workspace", models.F("occurred_at").desc(), name="audit_ws_time"),
+        ]
+
+    def __str__(self):
+        return f"{self.action} by {self.actor_label} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class AuditChainHead(models.Model):
+    """The tip of one chain; appending locks this row so concurrent writers serialize."""
+
+    chain_key = models.BigIntegerField(unique=True)
+    last_seq = models.BigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64, blank=True)
+
+
+class ChainVerification(models.Model):
+    """The result of the last scheduled verification of one chain, shown on the audit page."""
+
+    chain_key = models.BigIntegerField(unique=True)
+    verified_at = models.DateTimeField(default=timezone.now)
+    verified_count = models.BigIntegerField(default=0)
+    last_event_public_id = models.CharField(max_length=32, blank=True)
+    ok = models.BooleanField(default=True)
+    first_bad_event_public_id = models.CharField(max_length=32, blank=True)

@@ -1,0 +1,61 @@
+"""The one family of domain errors: services raise them, the API and the pages render them."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A refusal with a stable machine code, an HTTP status and a human message."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None, fields: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        self.fields = fields or {}
+
+    def as_dict(self) -> dict:
+        body = {"code": self.code, "message": self.message}
+        if self.fields:
+            body["fields"] = self.fields
+        return body
+
+
+class PermissionDenied(DomainError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(DomainError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    status = 409
+    code = "conflict"
+
+
+class LimitExceeded(DomainError):
+    """A plan limit would be passed (the message names the limit)."""
+
+    status = 409
+    code = "plan_limit"
+
+
+class RateLimited(DomainError):
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None):
+        super().__init__(message, code=code)
+        self.retry_after = max(1, int(retry_after))
+
+
+class ValidationFailed(DomainError):
+    """Field-level errors: `fields` maps a field name to its message."""
+
+    status = 422
+    code = "invalid"

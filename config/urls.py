@@ -1,0 +1,15 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from config.api import api
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", api.urls),
+    path("", include("members.urls")),
+    path("", include("workspaces.urls")),
+    path("", include("orgs.urls")),
+    path("o/<slug:org_slug>/members/", include("members.org_urls")),
+    path("o/<slug:org_slug>/audit/", include("audit.urls")),
+    path("o/<slug:org_slug>/billing/", include("billing.urls")),
+]

@@ -1,0 +1,300 @@
+"""Writes on org membership: roles, workspace access via the org, removal, leaving.
+
+Invitations live in members/invitations.py. Lock order: org row, then workspace rows by id,
+then membership rows — the same as orgs.services.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from audit.services import record
+from config.errors import Conflict, NotFound, ValidationFailed
+from config.roles import Role
+from members.models import OrgMembership, User
+from orgs.models import Organization
+from orgs.permissions import OrgCapability, org_role_of, require_org
+from workspaces.models import Workspace, WorkspaceMembership
+
+
+def _lock_org(org: Organization) -> Organization:
+    from orgs.services import lock_org
+
+    return lock_org(org)
+
+
+def _lock_membership(org: Organization, membership: OrgMembership) -> OrgMembership:
+    locked = (
+        OrgMembership.objects.select_for_update()
+        .select_related("user")
+        .filter(pk=membership.pk, organization=org)
+        .first()
+    )
+    if locked is None:
+        raise NotFound("No such member.")
+    return locked
+
+
+def _org_owner_count(org: Organization) -> int:
+    return OrgMembership.objects.filter(organization=org, role=Role.OWNER).count()
+
+
+def _ensure_not_last_org_owner(org: Organization, membership: OrgMembership) -> None:
+    if membership.role == Role.OWNER and _org_owner_count(org) <= 1:
+        raise Conflict(
+            f"{membership.user.display_name} is the last owner of {org.name}. "
+            "Make someone else an owner first.",
+            code="last_owner",
+        )
+
+
+def require_member_management(
+    actor_role: Role | None, target_role: Role | None, new_role: Role | None = None
+) -> None:
+    """Admins manage members below owner; touching the owner role needs an owner (SPEC §3)."""
+    touches_owner = Role.OWNER in (target_role, new_role)
+    require_org(
+        actor_role,
+        OrgCapability.MANAGE_OWNERS if touches_owner else OrgCapability.MANAGE_MEMBERS,
+    )
+
+
+@transaction.atomic
+def member_change_role(
+    *, actor: User, org: Organization, membership: OrgMembership, role: Role
+) -> OrgMembership:
+    org = _lock_org(org)
+    actor_role = org_role_of(actor, org)
+    require_org(actor_role, OrgCapability.VIEW)
+    membership = _lock_membership(org, membership)
+    old, role = Role(membership.role), Role(role)
+    require_member_management(actor_role, old, role)
+    if old == role:
+        return membership
+    if old == Role.OWNER:
+        _ensure_not_last_org_owner(org, membership)
+    membership.role = role
+    membership.save(update_fields=["role"])
+    record(
+        actor=actor,
+        action="member.role_changed",
+        organization=org,
+        target=membership.user,
+        details={"from_role": old.label, "to_role": role.label, "membership": membership.public_id},
+    )
+    return membership
+
+
+def _linked_workspaces(org: Organization, ids=None):
+    qs = Workspace.objects.filter(organization=org)
+    if ids is not None:
+        qs = qs.filter(pk__in=ids)
+    return qs.order_by("pk")
+
+
+def _grant(*, actor, org, workspace, user, role: Role, existing: WorkspaceMembership | None):
+    """Grant via the org; on an existing (direct) membership change the role, keeping its source."""
+    if existing is None:
+        WorkspaceMembership.objects.create(
+            user=user,
+            workspace=workspace,
+            role=role,
+            granted_by=actor,
+            source=WorkspaceMembership.Source.ORG,
+        )
+        record(
+            actor=actor,
+            action="member.access_granted",
+            organization=org,
+            workspace=workspace,
+            target=user,
+            details={"role": role.label, "source": "org"},
+        )
+        return
+    old = Role(existing.role)
+    if old == role:
+        return
+    if old == Role.OWNER:
+        owners = WorkspaceMembership.objects.filter(workspace=workspace, role=Role.OWNER).count()
+        if owners <= 1:
+            raise Conflict(
+                f"{user.display_name} is the last owner of {workspace.name}.", code="last_owner"
+            )
+    existing.role = role
+    existing.granted_by = actor
+    existing.save(update_fields=["role", "granted_by", "updated_at"])
+    record(
+        actor=actor,
+        action="member.access_changed",
+        organization=org,
+        workspace=workspace,
+        target=user,
+        details={"from_role": old.label, "to_role": role.label, "source": existing.source},
+    )
+
+
+def _revoke(*, actor, org, workspace, membership: WorkspaceMembership):
+    if membership.role == Role.OWNER:
+        owners = WorkspaceMembership.objects.filter(workspace=workspace, role=Role.OWNER).count()
+        if owners <= 1:
+            raise Conflict(
+                f"{membership.user.display_name} is the last owner of {workspace.name}; "
+                "make someone else an owner first.",
+                code="last_owner",
+            )
+    membership.delete()
+    record(
+        actor=actor,
+        action="member.access_revoked",
+        organization=org,
+        workspace=workspace,
+        target=membership.user,
+        details={"role": Role(membership.role).label, "source": membership.source},
+    )
+
+
+@transaction.atomic
+def member_set_workspace_access(
+    *,
+    actor: User,
+    org: Organization,
+    membership: OrgMembership,
+    access: dict[int, Role | None],
+    complete: bool = False,
+) -> None:
+    """Grant, change or revoke the member's access to linked workspaces.
+
+    `access` maps workspace pk → role (None revokes). With complete=True it is the member's
+    whole access: linked workspaces not listed are revoked (the API's PUT semantics).
+    """
+    org = _lock_org(org)
+    actor_role = org_role_of(actor, org)
+    require_org(actor_role, OrgCapability.VIEW)
+    membership = _lock_membership(org, membership)
+    require_member_management(actor_role, Role(membership.role))
+    linked = {
+        w.pk: w
+        for w in Workspace.objects.select_for_update().filter(organization=org).order_by("pk")
+    }
+    unknown = [pk for pk in access if pk not in linked]
+    if unknown:
+        raise ValidationFailed(
+            "Access can only be given to workspaces linked to this organization.",
+            fields={"workspace_access": "A workspace is not linked to this organization."},
+        )
+    user = membership.user
+    current = {
+        m.workspace_id: m
+        for m in WorkspaceMembership.objects.select_for_update()
+        .select_related("user")
+        .filter(user=user, workspace_id__in=linked)
+    }
+    wanted = dict(access)
+    if complete:
+        for ws_pk in current:
+            wanted.setdefault(ws_pk, None)
+    for ws_pk in sorted(wanted):
+        role, workspace, existing = wanted[ws_pk], linked[ws_pk], current.get(ws_pk)
+        # Only owners hand out or take away workspace ownership through the org.
+        if Role.OWNER in (role, existing and Role(existing.role)):
+            require_org(actor_role, OrgCapability.MANAGE_OWNERS)
+        if role is None:
+            if existing is not None:
+                _revoke(actor=actor, org=org, workspace=workspace, membership=existing)
+        else:
+            _grant(
+                actor=actor,
+                org=org,
+                workspace=workspace,
+                user=user,
+                role=Role(role),
+                existing=existing,
+            )
+
+
+def _remove_everywhere(*, org: Organization, membership: OrgMembership) -> list[dict]:
+    """Delete the org membership and every membership in the org's linked workspaces."""
+    workspaces = list(_linked_workspaces(org).select_for_update())
+    ws_memberships = list(
+        WorkspaceMembership.objects.select_for_update()
+        .filter(user=membership.user, workspace__in=workspaces)
+        .select_related("workspace")
+    )
+    for m in ws_memberships:
+        if (
+            m.role == Role.OWNER
+            and WorkspaceMembership.objects.filter(workspace=m.workspace, role=Role.OWNER).count()
+            <= 1
+        ):
+            raise Conflict(
+                f"{membership.user.display_name} is the last owner of {m.workspace.name}; "
+                "make someone else its owner first.",
+                code="last_owner",
+            )
+    lost = [
+        {
+            "workspace": m.workspace.name,
+            "workspace_id": m.workspace.public_id,
+            "role": Role(m.role).label,
+            "source": m.source,
+        }
+        for m in ws_memberships
+    ]
+    WorkspaceMembership.objects.filter(pk__in=[m.pk for m in ws_memberships]).delete()
+    membership.delete()
+    return lost
+
+
+@transaction.atomic
+def member_remove(*, actor: User, org: Organization, membership: OrgMembership) -> None:
+    """Remove from the org and from all its linked workspaces (direct access included)."""
+    org = _lock_org(org)
+    actor_role = org_role_of(actor, org)
+    require_org(actor_role, OrgCapability.VIEW)
+    membership = _lock_membership(org, membership)
+    if membership.user_id == actor.pk:
+        raise Conflict("Use Leave organization to remove yourself.", code="use_leave")
+    require_member_management(actor_role, Role(membership.role))
+    _ensure_not_last_org_owner(org, membership)
+    user = membership.user
+    lost = _remove_everywhere(org=org, membership=membership)
+    record(
+        actor=actor,
+        action="member.removed",
+        organization=org,
+        target=user,
+        details={"role": Role(membership.role).label, "access_removed": lost},
+    )
+
+
+@transaction.atomic
+def member_leave(*, actor: User, org: Organization) -> None:
+    org = _lock_org(org)
+    membership = (
+        OrgMembership.objects.select_for_update()
+        .select_related("user")
+        .filter(organization=org, user=actor)
+        .first()
+    )
+    if membership is None:
+        raise NotFound("No such organization.")
+    _ensure_not_last_org_owner(org, membership)
+    lost = _remove_everywhere(org=org, membership=membership)
+    record(
+        actor=actor,
+        action="member.left",
+        organization=org,
+        target=actor,
+        details={"role": Role(membership.role).label, "access_removed": lost},
+    )
+
+
+def get_membership(org: Organization, public_id: str) -> OrgMembership:
+    membership = (
+        OrgMembership.objects.select_related("user")
+        .filter(organization=org, public_id=public_id)
+        .first()
+    )
+    if membership is None:
+        raise NotFound("No such member.")
+    return membership

@@ -1,0 +1,68 @@
+"""Sign in, sign up, sign out."""
+
+from django.contrib import messages
+from django.contrib.auth import authenticate, login, logout
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from config.errors import RateLimited
+from config.middleware import client_ip
+from members.accounts import account_signup
+from members.auth import check_signin_allowed, clear_signin_failures, note_signin_failure
+from members.forms import SignInForm, SignUpForm
+
+
+def _next_url(request, default="workspaces:home"):
+    nxt = request.POST.get("next") or request.GET.get("next")
+    if nxt and url_has_allowed_host_and_scheme(nxt, {request.get_host()}, request.is_secure()):
+        return nxt
+    return default
+
+
+def signin(request):
+    form = SignInForm(request.POST or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        email, ip = form.cleaned_data["email"], client_ip(request)
+        try:
+            check_signin_allowed(email, ip)
+        except RateLimited as exc:
+            form.add_error(None, exc.message)
+            status = 429
+        else:
+            user = authenticate(request, email=email, password=form.cleaned_data["password"])
+            if user is None:
+                note_signin_failure(email, ip)
+                form.add_error(None, "That email and password do not match an account.")
+            else:
+                clear_signin_failures(email, ip)
+                login(request, user)
+                return redirect(_next_url(request))
+    return render(
+        request,
+        "members/signin.html",
+        {"form": form, "next": _next_url(request, "")},
+        status=status,
+    )
+
+
+def signup(request):
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = account_signup(
+            email=form.cleaned_data["email"],
+            password=form.cleaned_data["password"],
+            full_name=form.cleaned_data["full_name"],
+            workspace_name=form.cleaned_data.get("workspace_name"),
+        )
+        login(request, user, backend="members.backends.EmailBackend")
+        messages.success(request, "Welcome to SignalSmith. Your first workspace is ready.")
+        return redirect("workspaces:home")
+    return render(request, "members/signup.html", {"form": form})
+
+
+@require_POST
+def signout(request):
+    logout(request)
+    return redirect("members:signin")

@@ -1,0 +1,25 @@
+"""Page guard for org pages: resolves the org from the URL slug and checks the capability table."""
+
+import functools
+
+from django.contrib.auth.decorators import login_required
+
+from orgs.permissions import OrgCapability, require_org
+from orgs.selectors import org_for_viewer
+
+
+def org_view(capability: OrgCapability = OrgCapability.VIEW):
+    """Sets request.org and request.org_role; non-members get 404, a too-low role 403."""
+
+    def decorator(view):
+        @login_required
+        @functools.wraps(view)
+        def wrapper(request, org_slug, *args, **kwargs):
+            org, role = org_for_viewer(request.user, slug=org_slug)
+            require_org(role, capability)
+            request.org, request.org_role = org, role
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator

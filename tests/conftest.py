@@ -1,0 +1,76 @@
+"""Shared fixtures: people with roles in an org of linked workspaces, built through the services."""
+
+import pytest
+from django.db import connection
+
+from config.roles import Role
+from orgs.services import org_create, workspace_link
+from tests.factories import PASSWORD, UserFactory, add_to_org, add_to_workspace
+from workspaces.services import workspace_create
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `postgres` are skipped on SQLite, with the reason."""
+    from django.conf import settings
+
+    if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL to a PostgreSQL database)")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def password():
+    return PASSWORD
+
+
+@pytest.fixture
+def owner(db):
+    return UserFactory(full_name="Olivia Owner", email="olivia@acme.test")
+
+
+@pytest.fixture
+def org_setup(db, owner):
+    """Acme with two linked workspaces; an org admin, an org member and a stranger.
+
+    Returns a namespace: org, ws_a, ws_b, owner, admin, member, stranger.
+    """
+    ws_a = workspace_create(actor=owner, name="Production")
+    ws_b = workspace_create(actor=owner, name="Staging")
+    org = org_create(actor=owner, name="Acme Corp", workspace=ws_a)
+    workspace_link(actor=owner, org=org, workspace=ws_b)
+    admin = UserFactory(full_name="Bob Admin", email="bob@acme.test")
+    member = UserFactory(full_name="Carol Member", email="carol@acme.test")
+    stranger = UserFactory(full_name="Sam Stranger", email="sam@elsewhere.test")
+    add_to_org(admin, org, Role.ADMIN)
+    add_to_org(member, org, Role.MEMBER)
+    add_to_workspace(admin, ws_a, Role.ADMIN, source="org")
+    add_to_workspace(member, ws_b, Role.MEMBER, source="org")
+    ws_a.refresh_from_db()
+    ws_b.refresh_from_db()
+
+    class NS:
+        pass
+
+    ns = NS()
+    ns.org, ns.ws_a, ns.ws_b = org, ws_a, ws_b
+    ns.owner, ns.admin, ns.member, ns.stranger = owner, admin, member, stranger
+    return ns
+
+
+@pytest.fixture
+def login(client):
+    """login(user) signs the test client in as that user and returns the client."""
+
+    def _login(user):
+        client.force_login(user, backend="members.backends.EmailBackend")
+        return client
+
+    return _login
+
+
+@pytest.fixture
+def is_postgres():
+    return connection.vendor == "postgresql"

@@ -1,0 +1,169 @@
+"""SPEC §2 rules through the org services."""
+
+import threading
+
+import pytest
+from django.db import close_old_connections, connection
+
+from audit.models import AuditEvent
+from config.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from config.roles import Role
+from members.models import OrgMembership
+from members.services import member_change_role, member_remove
+from orgs.models import Organization
+from orgs.services import org_create, org_delete, workspace_link, workspace_unlink
+from tests.factories import UserFactory, WarehouseFactory, add_to_workspace
+from workspaces.models import Warehouse, WorkspaceMembership
+from workspaces.services import workspace_create
+
+
+def test_create_from_workspace_links_it_and_makes_creator_owner(owner):
+    ws = workspace_create(actor=owner, name="Production")
+    org = org_create(actor=owner, name="Acme Corp", workspace=ws)
+    ws.refresh_from_db()
+    assert org.slug == "acme-corp"
+    assert ws.organization_id == org.pk
+    assert OrgMembership.objects.get(organization=org, user=owner).role == Role.OWNER
+    actions = list(AuditEvent.objects.filter(organization=org).values_list("action", flat=True))
+    assert sorted(actions) == ["org.created", "workspace.linked"]
+
+
+def test_slug_collision_gets_suffix(owner):
+    org_create(actor=owner, name="Acme Corp")
+    assert org_create(actor=owner, name="Acme Corp").slug == "acme-corp-2"
+
+
+@pytest.mark.parametrize(
+    "name,slug,field",
+    [
+        ("", None, "name"),
+        ("x" * 101, None, "name"),
+        ("Ok", "Bad Slug!", "slug"),
+        ("Ok", "ab", "slug"),
+    ],
+)
+def test_bad_input_changes_nothing(owner, name, slug, field):
+    with pytest.raises(ValidationFailed) as exc:
+        org_create(actor=owner, name=name, slug=slug)
+    assert field in exc.value.fields
+    assert not Organization.objects.exists()
+    assert not AuditEvent.objects.exists()
+
+
+def test_creator_must_own_the_workspace(org_setup):
+    with pytest.raises(PermissionDenied):
+        org_create(actor=org_setup.admin, name="Annex", workspace=org_setup.ws_a)
+
+
+def test_link_workspace_in_other_org_is_conflict(org_setup):
+    other_owner = UserFactory()
+    other = org_create(actor=other_owner, name="Other")
+    add_to_workspace(other_owner, org_setup.ws_b, Role.ADMIN)
+    from members.models import OrgMembership as M
+
+    M.objects.filter(organization=other, user=other_owner).update(role=Role.OWNER)
+    with pytest.raises(Conflict) as exc:
+        workspace_link(actor=other_owner, org=other, workspace=org_setup.ws_b)
+    assert exc.value.code == "workspace_in_other_org"
+
+
+def test_admin_cannot_link_workspace_they_do_not_administer(org_setup):
+    foreign = workspace_create(actor=UserFactory(), name="Foreign")
+    with pytest.raises(NotFound):
+        workspace_link(actor=org_setup.admin, org=org_setup.org, workspace=foreign)
+    add_to_workspace(org_setup.admin, foreign, Role.MEMBER)
+    with pytest.raises(PermissionDenied):
+        workspace_link(actor=org_setup.admin, org=org_setup.org, workspace=foreign)
+
+
+def test_unlink_drops_org_grants_keeps_direct_and_data(org_setup):
+    ns = org_setup
+    direct = UserFactory()
+    add_to_workspace(direct, ns.ws_b, Role.ADMIN, source="direct")
+    WarehouseFactory(workspace=ns.ws_b)
+    workspace_unlink(actor=ns.admin, org=ns.org, workspace=ns.ws_b)
+    ns.ws_b.refresh_from_db()
+    assert ns.ws_b.organization_id is None
+    assert not WorkspaceMembership.objects.filter(user=ns.member, workspace=ns.ws_b).exists()
+    assert WorkspaceMembership.objects.filter(user=direct, workspace=ns.ws_b).exists()
+    assert WorkspaceMembership.objects.filter(user=ns.owner, workspace=ns.ws_b).exists()
+    assert Warehouse.objects.filter(workspace=ns.ws_b).count() == 1
+    event = AuditEvent.objects.get(action="workspace.unlinked")
+    assert event.organization_id == ns.org.pk
+
+
+def test_unlink_refused_when_it_would_strip_last_owner(org_setup):
+    ns = org_setup
+    WorkspaceMembership.objects.filter(workspace=ns.ws_b, user=ns.owner).update(source="org")
+    with pytest.raises(Conflict) as exc:
+        workspace_unlink(actor=ns.owner, org=ns.org, workspace=ns.ws_b)
+    assert exc.value.code == "last_owner"
+    ns.ws_b.refresh_from_db()
+    assert ns.ws_b.organization_id == ns.org.pk
+
+
+def test_delete_org_converts_grants_keeps_workspaces_and_audit(org_setup):
+    ns = org_setup
+    events_before = AuditEvent.objects.filter(organization=ns.org).count()
+    with pytest.raises(ValidationFailed):
+        org_delete(actor=ns.owner, org=ns.org, confirm_slug="wrong")
+    with pytest.raises(PermissionDenied):
+        org_delete(actor=ns.admin, org=ns.org, confirm_slug=ns.org.slug)
+    org_delete(actor=ns.owner, org=ns.org, confirm_slug=ns.org.slug)
+    m = WorkspaceMembership.objects.get(user=ns.member, workspace=ns.ws_b)
+    assert m.source == "direct"
+    ns.ws_a.refresh_from_db()
+    assert ns.ws_a.organization_id is None
+    assert not OrgMembership.objects.filter(organization=ns.org).exists()
+    assert AuditEvent.objects.filter(organization=ns.org).count() == events_before + 1
+
+
+def test_last_org_owner_cannot_be_demoted(org_setup):
+    ns = org_setup
+    owner_m = OrgMembership.objects.get(organization=ns.org, user=ns.owner)
+    with pytest.raises(Conflict):
+        member_change_role(actor=ns.owner, org=ns.org, membership=owner_m, role=Role.ADMIN)
+
+
+def test_admin_cannot_touch_owner_or_grant_owner(org_setup):
+    ns = org_setup
+    owner_m = OrgMembership.objects.get(organization=ns.org, user=ns.owner)
+    member_m = OrgMembership.objects.get(organization=ns.org, user=ns.member)
+    with pytest.raises(PermissionDenied):
+        member_change_role(actor=ns.admin, org=ns.org, membership=member_m, role=Role.OWNER)
+    with pytest.raises(PermissionDenied):
+        member_remove(actor=ns.admin, org=ns.org, membership=owner_m)
+    member_change_role(actor=ns.admin, org=ns.org, membership=member_m, role=Role.ADMIN)
+    assert OrgMembership.objects.get(pk=member_m.pk).role == Role.ADMIN
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_demotion_of_two_owners_leaves_one(org_setup):
+    ns = org_setup
+    second = UserFactory()
+    OrgMembership.objects.create(organization=ns.org, user=second, role=Role.OWNER)
+    targets = list(OrgMembership.objects.filter(organization=ns.org, role=Role.OWNER))
+    assert len(targets) == 2
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def demote(target, actor):
+        try:
+            barrier.wait()
+            member_change_role(actor=actor, org=ns.org, membership=target, role=Role.ADMIN)
+            outcomes.append("ok")
+        except Conflict:
+            outcomes.append("refused")
+        finally:
+            close_old_connections()
+            connection.close()
+
+    # Each owner steps down at the same moment: one must be refused.
+    threads = [threading.Thread(target=demote, args=(t, t.user)) for t in targets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["ok", "refused"]
+    assert OrgMembership.objects.filter(organization=ns.org, role=Role.OWNER).count() == 1

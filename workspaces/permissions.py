@@ -1,0 +1,69 @@
+"""Inside a workspace the workspace role decides (SPEC §3), raised further by org governance."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from config.errors import NotFound, PermissionDenied
+from config.roles import Role
+
+
+class WorkspaceCapability(StrEnum):
+    VIEW = "view this workspace"
+    RUN_SYNCS = "run syncs"
+    WRITE_RESOURCES = "create, change or delete warehouses and models"
+    WRITE_SYNCS = "create, change or delete syncs and destinations"
+    MANAGE_MEMBERS = "manage this workspace's members"
+    MANAGE_OWNERS = "grant or remove the workspace owner role"
+    DELETE_WORKSPACE = "delete this workspace"
+
+
+WORKSPACE_CAPABILITIES: dict[WorkspaceCapability, Role] = {
+    WorkspaceCapability.VIEW: Role.MEMBER,
+    WorkspaceCapability.RUN_SYNCS: Role.MEMBER,
+    WorkspaceCapability.WRITE_RESOURCES: Role.ADMIN,
+    WorkspaceCapability.WRITE_SYNCS: Role.ADMIN,
+    WorkspaceCapability.MANAGE_MEMBERS: Role.ADMIN,
+    WorkspaceCapability.MANAGE_OWNERS: Role.OWNER,
+    WorkspaceCapability.DELETE_WORKSPACE: Role.OWNER,
+}
+
+
+def workspace_role_of(user, workspace) -> Role | None:
+    from workspaces.models import WorkspaceMembership
+
+    if user is None or not user.is_authenticated:
+        return None
+    role = (
+        WorkspaceMembership.objects.filter(user=user, workspace=workspace)
+        .values_list("role", flat=True)
+        .first()
+    )
+    return Role(role) if role is not None else None
+
+
+def required_role(workspace, capability: WorkspaceCapability) -> Role:
+    """The role a capability needs here: the table's, raised (never lowered) by org governance."""
+    needed = WORKSPACE_CAPABILITIES[capability]
+    if capability == WorkspaceCapability.WRITE_SYNCS and workspace.organization_id:
+        from orgs.governance import sync_min_role
+
+        needed = max(needed, sync_min_role(workspace.organization_id))
+    return needed
+
+
+def require_workspace(role: Role | None, workspace, capability: WorkspaceCapability) -> None:
+    if role is None:
+        raise NotFound("No such workspace.")
+    needed = required_role(workspace, capability)
+    if role < needed:
+        raise PermissionDenied(
+            f"You need the {needed.label} role or higher in {workspace.name} to {capability.value}.",
+            code="role_required",
+        )
+
+
+def require_workspace_capability(user, workspace, capability: WorkspaceCapability) -> Role:
+    role = workspace_role_of(user, workspace)
+    require_workspace(role, workspace, capability)
+    return role

@@ -1,0 +1,366 @@
+"""Every write inside a workspace: the workspace itself, its direct members, its resources, runs.
+
+Lock order everywhere: organization row, then workspace rows (by id), then memberships.
+Locking the workspace row serialises membership changes in it, which is what keeps
+"at least one owner" true under concurrent requests.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.forms.models import model_to_dict
+
+from audit.services import record
+from config.errors import Conflict, NotFound, ValidationFailed
+from config.roles import Role
+from config.slugs import unique_slug
+from members.models import User, normalize_email
+from workspaces.models import (
+    DataModel,
+    Destination,
+    Sync,
+    SyncRun,
+    Warehouse,
+    Workspace,
+    WorkspaceMembership,
+)
+from workspaces.permissions import (
+    WorkspaceCapability,
+    require_workspace,
+    require_workspace_capability,
+    workspace_role_of,
+)
+
+RESOURCE_MODELS = {
+    "warehouse": Warehouse,
+    "model": DataModel,
+    "destination": Destination,
+    "sync": Sync,
+}
+# Syncs and destinations are the resources governance can restrict further.
+SYNC_KINDS = {"sync", "destination"}
+
+
+def resource_kind(obj_or_model) -> str:
+    model = obj_or_model if isinstance(obj_or_model, type) else type(obj_or_model)
+    return next(kind for kind, m in RESOURCE_MODELS.items() if m is model)
+
+
+def lock_workspace(workspace: Workspace) -> Workspace:
+    return Workspace.objects.select_for_update().get(pk=workspace.pk)
+
+
+def workspace_slug(name: str) -> str:
+    return unique_slug(name, lambda s: Workspace.objects.filter(slug=s).exists())
+
+
+def validate_workspace_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise ValidationFailed("Give the workspace a name.", fields={"name": "Required."})
+    if len(name) > 100:
+        raise ValidationFailed("The name is too long.", fields={"name": "At most 100 characters."})
+    return name
+
+
+@transaction.atomic
+def workspace_create(*, actor: User, name: str) -> Workspace:
+    """A new standalone workspace, with the actor as its (direct) owner."""
+    name = validate_workspace_name(name)
+    workspace = Workspace.objects.create(name=name, slug=workspace_slug(name))
+    WorkspaceMembership.objects.create(
+        user=actor, workspace=workspace, role=Role.OWNER, granted_by=actor
+    )
+    record(actor=actor, action="workspace.created", workspace=workspace, target=workspace)
+    return workspace
+
+
+def _owner_count(workspace: Workspace) -> int:
+    return WorkspaceMembership.objects.filter(workspace=workspace, role=Role.OWNER).count()
+
+
+def ensure_not_last_owner(workspace: Workspace, membership: WorkspaceMembership) -> None:
+    """Call with the workspace row locked."""
+    if membership.role == Role.OWNER and _owner_count(workspace) <= 1:
+        raise Conflict(
+            f"{membership.user.display_name} is the last owner of {workspace.name}. "
+            "Make someone else an owner first.",
+            code="last_owner",
+        )
+
+
+def _check_role_change_rights(actor_role: Role, current: Role | None, new: Role | None, workspace):
+    """Admins manage members below owner; only owners touch the owner role."""
+    touches_owner = current == Role.OWNER or new == Role.OWNER
+    capability = (
+        WorkspaceCapability.MANAGE_OWNERS if touches_owner else WorkspaceCapability.MANAGE_MEMBERS
+    )
+    require_workspace(actor_role, workspace, capability)
+
+
+@transaction.atomic
+def workspace_member_add(
+    *, actor: User, workspace: Workspace, email: str, role: Role
+) -> WorkspaceMembership:
+    """Add an existing account directly to the workspace."""
+    actor_role = workspace_role_of(actor, workspace)
+    require_workspace(actor_role, workspace, WorkspaceCapability.VIEW)
+    _check_role_change_rights(actor_role, None, Role(role), workspace)
+    user = User.objects.filter(email=normalize_email(email)).first()
+    if user is None:
+        raise ValidationFailed(
+            "No account uses that email. Ask them to sign up first, or invite them "
+            "through the organization.",
+            fields={"email": "No account with this email."},
+            code="unknown_account",
+        )
+    workspace = lock_workspace(workspace)
+    if WorkspaceMembership.objects.filter(user=user, workspace=workspace).exists():
+        raise Conflict(
+            f"{user.display_name} is already a member of {workspace.name}.", code="already_member"
+        )
+    membership = WorkspaceMembership.objects.create(
+        user=user,
+        workspace=workspace,
+        role=role,
+        source=WorkspaceMembership.Source.DIRECT,
+        granted_by=actor,
+    )
+    record(
+        actor=actor,
+        action="member.access_granted",
+        workspace=workspace,
+        target=user,
+        details={"role": Role(role).label, "source": "direct"},
+    )
+    return membership
+
+
+@transaction.atomic
+def workspace_member_change_role(
+    *, actor: User, membership: WorkspaceMembership, role: Role
+) -> WorkspaceMembership:
+    workspace = lock_workspace(membership.workspace)
+    membership = WorkspaceMembership.objects.select_related("user").get(pk=membership.pk)
+    actor_role = workspace_role_of(actor, workspace)
+    require_workspace(actor_role, workspace, WorkspaceCapability.VIEW)
+    role = Role(role)
+    old = Role(membership.role)
+    _check_role_change_rights(actor_role, old, role, workspace)
+    if old == role:
+        return membership
+    if old == Role.OWNER:
+        ensure_not_last_owner(workspace, membership)
+    membership.role = role
+    membership.save(update_fields=["role", "updated_at"])
+    record(
+        actor=actor,
+        action="member.access_changed",
+        workspace=workspace,
+        target=membership.user,
+        details={"from_role": old.label, "to_role": role.label, "source": membership.source},
+    )
+    return membership
+
+
+@transaction.atomic
+def workspace_member_remove(*, actor: User, membership: WorkspaceMembership) -> None:
+    workspace = lock_workspace(membership.workspace)
+    membership = WorkspaceMembership.objects.select_related("user").get(pk=membership.pk)
+    if membership.user_id != actor.pk:  # anyone may leave a workspace themselves
+        actor_role = workspace_role_of(actor, workspace)
+        require_workspace(actor_role, workspace, WorkspaceCapability.VIEW)
+        _check_role_change_rights(actor_role, Role(membership.role), None, workspace)
+    ensure_not_last_owner(workspace, membership)
+    membership.delete()
+    record(
+        actor=actor,
+        action="member.access_revoked",
+        workspace=workspace,
+        target=membership.user,
+        details={"role": Role(membership.role).label, "source": membership.source},
+    )
+
+
+# --- resources -------------------------------------------------------------------------
+
+
+def _resource_capability(kind: str) -> WorkspaceCapability:
+    return (
+        WorkspaceCapability.WRITE_SYNCS
+        if kind in SYNC_KINDS
+        else WorkspaceCapability.WRITE_RESOURCES
+    )
+
+
+def _check_same_workspace(workspace: Workspace, data: dict) -> None:
+    """Related resources (warehouse, model, destination) must belong to the same workspace."""
+    for field in ("warehouse", "model", "destination"):
+        related = data.get(field)
+        if related is not None and related.workspace_id != workspace.pk:
+            raise ValidationFailed(
+                f"That {field} is not in {workspace.name}.",
+                fields={field: "Not in this workspace."},
+            )
+
+
+def _changed(before: dict, after: dict) -> dict:
+    return {
+        k: {"from": before.get(k), "to": v}
+        for k, v in after.items()
+        if before.get(k) != v and k not in ("updated_at", "created_at")
+    }
+
+
+def _plain(obj) -> dict:
+    data = model_to_dict(obj, exclude=["id", "workspace"])
+    return {
+        k: (v if isinstance(v, (str, int, bool, type(None))) else str(v)) for k, v in data.items()
+    }
+
+
+@transaction.atomic
+def resource_create(*, actor: User, workspace: Workspace, kind: str, data: dict):
+    model = RESOURCE_MODELS[kind]
+    require_workspace_capability(actor, workspace, _resource_capability(kind))
+    _check_same_workspace(workspace, data)
+    obj = model.objects.create(workspace=workspace, **data)
+    record(
+        actor=actor,
+        action="resource.created",
+        workspace=workspace,
+        target=obj,
+        details={"resource_kind": kind, "after": _plain(obj)},
+    )
+    return obj
+
+
+@transaction.atomic
+def resource_update(*, actor: User, obj, data: dict):
+    kind = resource_kind(obj)
+    workspace = obj.workspace
+    require_workspace_capability(actor, workspace, _resource_capability(kind))
+    _check_same_workspace(workspace, data)
+    obj = type(obj).objects.select_for_update().get(pk=obj.pk)
+    before = _plain(obj)
+    for field, value in data.items():
+        setattr(obj, field, value)
+    obj.save()
+    changes = _changed(before, _plain(obj))
+    if changes:
+        record(
+            actor=actor,
+            action="resource.updated",
+            workspace=workspace,
+            target=obj,
+            details={"resource_kind": kind, "changes": changes},
+        )
+    return obj
+
+
+@transaction.atomic
+def resource_delete(*, actor: User, obj) -> None:
+    kind = resource_kind(obj)
+    workspace = obj.workspace
+    require_workspace_capability(actor, workspace, _resource_capability(kind))
+    dependants = {
+        "warehouse": lambda: obj.models.exists(),
+        "model": lambda: obj.syncs.exists(),
+        "destination": lambda: obj.syncs.exists(),
+    }.get(kind)
+    if dependants and dependants():
+        raise Conflict(
+            f"{obj.name} is still used by other resources; delete those first.", code="in_use"
+        )
+    record(
+        actor=actor,
+        action="resource.deleted",
+        workspace=workspace,
+        target=obj,
+        details={"resource_kind": kind, "before": _plain(obj)},
+    )
+    obj.delete()
+
+
+@transaction.atomic
+def sync_run_record(
+    *,
+    actor: User | None,
+    sync: Sync,
+    status: str,
+    started_at,
+    finished_at,
+    rows_processed: int = 0,
+    bytes_processed: int = 0,
+    error: str = "",
+) -> SyncRun:
+    """A finished run reported by the sync engine; members may run syncs, so members may report."""
+    workspace = sync.workspace
+    if actor is not None:
+        require_workspace_capability(actor, workspace, WorkspaceCapability.RUN_SYNCS)
+    if status not in SyncRun.Status.values:
+        raise ValidationFailed("Unknown status.", fields={"status": "succeeded or failed"})
+    if finished_at < started_at:
+        raise ValidationFailed(
+            "A run cannot finish before it starts.", fields={"finished_at": "Before started_at."}
+        )
+    if rows_processed < 0 or bytes_processed < 0:
+        raise ValidationFailed("Counts cannot be negative.", fields={"rows_processed": ">= 0"})
+    run = SyncRun.objects.create(
+        sync=sync,
+        workspace=workspace,
+        status=status,
+        started_at=started_at,
+        finished_at=finished_at,
+        rows_processed=rows_processed,
+        bytes_processed=bytes_processed,
+        error=error,
+    )
+    record(
+        actor=actor,
+        action="sync.run_succeeded" if status == SyncRun.Status.SUCCEEDED else "sync.run_failed",
+        workspace=workspace,
+        target=sync,
+        details={
+            "run_id": run.public_id,
+            "rows_processed": rows_processed,
+            "bytes_processed": bytes_processed,
+            "error": error[:500],
+        },
+    )
+    return run
+
+
+@transaction.atomic
+def workspace_delete(*, actor: User, workspace: Workspace, confirm_name: str) -> None:
+    """The only path that deletes workspace data. Workspace owners, or owners of its org."""
+    from orgs.permissions import OrgCapability, org_can, org_role_of
+
+    workspace = lock_workspace(workspace)
+    ws_role = workspace_role_of(actor, workspace)
+    org_ok = workspace.organization_id and org_can(
+        org_role_of(actor, workspace.organization), OrgCapability.CREATE_DELETE_WORKSPACES
+    )
+    if not org_ok:
+        require_workspace(ws_role, workspace, WorkspaceCapability.DELETE_WORKSPACE)
+    if (confirm_name or "").strip() != workspace.name:
+        raise ValidationFailed(
+            "Type the workspace's name exactly to confirm.",
+            fields={"confirm_name": f"Type {workspace.name} to confirm."},
+        )
+    record(
+        actor=actor,
+        action="workspace.deleted",
+        workspace=workspace,
+        target=workspace,
+        details={"members": WorkspaceMembership.objects.filter(workspace=workspace).count()},
+    )
+    workspace.delete()
+
+
+def get_resource(workspace: Workspace, kind: str, public_id: str):
+    model = RESOURCE_MODELS.get(kind)
+    obj = model and model.objects.filter(workspace=workspace, public_id=public_id).first()
+    if obj is None:
+        raise NotFound(f"No such {kind}.")
+    return obj
