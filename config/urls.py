@@ -13,3 +13,6 @@ urlpatterns = [
     path("o/<slug:org_slug>/audit/", include("audit.urls")),
     path("o/<slug:org_slug>/billing/", include("billing.urls")),
 ]
+
+# A database that went away is a 503 page, not a 500 (config/dbdown.py).
+handler500 = "config.dbdown.server_error"

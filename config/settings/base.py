@@ -48,6 +48,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "config.middleware.RequestContextMiddleware",
     "config.middleware.DomainErrorMiddleware",
+    "config.dbdown.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
