@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
 from config.errors import NotFound
 from config.roles import Role
-from workspaces.models import Workspace, WorkspaceMembership
+from workspaces.models import (
+    DataModel,
+    Destination,
+    Sync,
+    SyncRun,
+    Warehouse,
+    Workspace,
+    WorkspaceMembership,
+)
+from workspaces.services import RESOURCE_MODELS
 
 
 def workspaces_of(user):
@@ -38,3 +53,82 @@ def workspace_members(workspace: Workspace):
         .select_related("user", "granted_by")
         .order_by("-role", "user__full_name", "user__email")
     )
+
+
+# --- resource pages ----------------------------------------------------------------------
+
+
+def _count_of(model, fk: str = "workspace"):
+    """A correlated COUNT(*) of `model` rows pointing at the outer row, as one SQL expression."""
+    rows = (
+        model.objects.filter(**{fk: OuterRef("pk")})
+        .order_by()
+        .values(fk)
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(rows, output_field=IntegerField()), 0)
+
+
+def workspace_counts(workspace: Workspace) -> dict:
+    """Resource and member counts of one workspace, in one query."""
+    return (
+        Workspace.objects.filter(pk=workspace.pk)
+        .annotate(
+            warehouses=_count_of(Warehouse),
+            models=_count_of(DataModel),
+            destinations=_count_of(Destination),
+            syncs=_count_of(Sync),
+            members=_count_of(WorkspaceMembership),
+        )
+        .values("warehouses", "models", "destinations", "syncs", "members")
+        .get()
+    )
+
+
+def run_stats(workspace: Workspace, days: int = 30) -> dict:
+    """Runs, failures and rows of the last `days` days (served by the (workspace, finished_at) index)."""
+    since = timezone.now() - timedelta(days=days)
+    stats = SyncRun.objects.filter(workspace=workspace, finished_at__gte=since).aggregate(
+        runs=Count("pk"),
+        failed=Count("pk", filter=Q(status=SyncRun.Status.FAILED)),
+        rows=Sum("rows_processed"),
+    )
+    stats["rows"] = stats["rows"] or 0
+    stats["success_rate"] = (
+        round(100 * (stats["runs"] - stats["failed"]) / stats["runs"], 1) if stats["runs"] else None
+    )
+    return stats
+
+
+def recent_runs(workspace: Workspace, limit: int = 10):
+    return (
+        SyncRun.objects.filter(workspace=workspace)
+        .select_related("sync")
+        .order_by("-finished_at", "-pk")[:limit]
+    )
+
+
+def resources_of(workspace: Workspace, kind: str):
+    """One kind of resource of the workspace, with what the list page shows annotated in SQL."""
+    qs = RESOURCE_MODELS[kind].objects.filter(workspace=workspace).order_by("name", "pk")
+    if kind == "warehouse":
+        qs = qs.annotate(usage=_count_of(DataModel, "warehouse"))
+    elif kind in ("model", "destination"):
+        qs = qs.annotate(usage=_count_of(Sync, kind))
+    if kind == "model":
+        qs = qs.select_related("warehouse")
+    if kind == "sync":
+        last = SyncRun.objects.filter(sync=OuterRef("pk")).order_by("-finished_at", "-pk")
+        qs = qs.select_related("model", "destination").annotate(
+            last_status=Subquery(last.values("status")[:1]),
+            last_finished_at=Subquery(last.values("finished_at")[:1]),
+        )
+    return qs
+
+
+def sync_runs(sync, status: str | None = None):
+    qs = SyncRun.objects.filter(sync=sync).order_by("-finished_at", "-pk")
+    if status in SyncRun.Status.values:
+        qs = qs.filter(status=status)
+    return qs
