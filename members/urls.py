@@ -1,6 +1,6 @@
 from django.urls import path
 
-from members import views
+from members import token_views, views
 
 app_name = "members"
 
@@ -8,4 +8,28 @@ urlpatterns = [
     path("signin/", views.signin, name="signin"),
     path("signup/", views.signup, name="signup"),
     path("signout/", views.signout, name="signout"),
+    path("account/password/", views.PasswordChangeView.as_view(), name="password_change"),
+    path(
+        "account/password/done/",
+        views.PasswordChangeDoneView.as_view(),
+        name="password_change_done",
+    ),
+    path("password-reset/", views.PasswordResetView.as_view(), name="password_reset"),
+    path("password-reset/sent/", views.PasswordResetDoneView.as_view(), name="password_reset_done"),
+    path(
+        "password-reset/<uidb64>/<token>/",
+        views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "password-reset/done/",
+        views.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
+    path("account/tokens/", token_views.tokens, name="tokens"),
+    path(
+        "account/tokens/<str:token_id>/revoke/",
+        token_views.token_revoke_view,
+        name="token_revoke",
+    ),
 ]

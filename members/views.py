@@ -1,8 +1,11 @@
-"""Sign in, sign up, sign out."""
+"""Sign in, sign up, sign out, password change and reset."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth import views as auth_views
 from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
@@ -66,3 +69,41 @@ def signup(request):
 def signout(request):
     logout(request)
     return redirect("members:signin")
+
+
+# --- password change and reset: Django's views with our templates and namespaced URLs -------
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    template_name = "members/password_change.html"
+    success_url = reverse_lazy("members:password_change_done")
+
+
+class PasswordChangeDoneView(auth_views.PasswordChangeDoneView):
+    template_name = "members/password_change_done.html"
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Mails a one-time link; the page looks the same whether or not the email has an account."""
+
+    template_name = "members/password_reset.html"
+    email_template_name = "registration/password_reset_email.txt"
+    subject_template_name = "registration/password_reset_subject.txt"
+    success_url = reverse_lazy("members:password_reset_done")
+
+    @property
+    def extra_email_context(self):
+        return {"site_url": settings.SITE_URL}
+
+
+class PasswordResetDoneView(auth_views.PasswordResetDoneView):
+    template_name = "members/password_reset_done.html"
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    template_name = "members/password_reset_confirm.html"
+    success_url = reverse_lazy("members:password_reset_complete")
+
+
+class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
+    template_name = "members/password_reset_complete.html"
