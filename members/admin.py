@@ -1,0 +1,181 @@
+"""Support admin for accounts, org memberships, invitations, API tokens and two-factor devices."""
+
+from django.contrib import admin, messages
+from django.db.models import Count
+
+from config.admin import ViewOnlyAdmin, ViewOnlyInline
+from config.errors import DomainError
+from members.models import (
+    ApiToken,
+    Invitation,
+    InvitationGrant,
+    OrgMembership,
+    TwoFactorDevice,
+    User,
+)
+from workspaces.models import WorkspaceMembership
+
+
+class UserOrgMembershipInline(ViewOnlyInline):
+    model = OrgMembership
+    fields = ("organization", "role", "joined_at")
+    readonly_fields = fields
+
+
+class UserWorkspaceMembershipInline(ViewOnlyInline):
+    model = WorkspaceMembership
+    fk_name = "user"
+    fields = ("workspace", "role", "source", "granted_by", "created_at")
+    readonly_fields = fields
+
+
+@admin.register(User)
+class UserAdmin(admin.ModelAdmin):
+    """Accounts are created by sign-up, invitations or `createsuperuser`; support may rename,
+    deactivate (the way to lock someone out) or grant staff rights. Deleting is not offered:
+    it would silently drop memberships, possibly a workspace's last owner."""
+
+    list_display = (
+        "email",
+        "full_name",
+        "public_id",
+        "is_active",
+        "is_staff",
+        "date_joined",
+        "last_active_at",
+        "workspace_count",
+    )
+    list_filter = ("is_active", "is_staff", "is_superuser", "date_joined")
+    search_fields = ("email", "full_name", "=public_id")
+    ordering = ("email",)
+    readonly_fields = ("public_id", "email", "date_joined", "last_login", "last_active_at")
+    fields = (
+        "public_id",
+        "email",
+        "full_name",
+        "is_active",
+        "is_staff",
+        "is_superuser",
+        "groups",
+        "user_permissions",
+        "date_joined",
+        "last_login",
+        "last_active_at",
+    )
+    filter_horizontal = ("groups", "user_permissions")
+    inlines = [UserOrgMembershipInline, UserWorkspaceMembershipInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_ws=Count("workspace_memberships"))
+
+    @admin.display(description="Workspaces", ordering="_ws")
+    def workspace_count(self, obj):
+        return obj._ws
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(OrgMembership)
+class OrgMembershipAdmin(ViewOnlyAdmin):
+    list_display = ("user", "organization", "role", "joined_at", "public_id")
+    list_filter = ("role", "joined_at")
+    search_fields = ("user__email", "user__full_name", "organization__name", "=public_id")
+    list_select_related = ("user", "organization")
+    autocomplete_fields = ("user", "organization")
+
+
+class InvitationGrantInline(ViewOnlyInline):
+    model = InvitationGrant
+    fields = ("workspace", "role")
+    readonly_fields = fields
+    show_change_link = False
+
+
+@admin.register(Invitation)
+class InvitationAdmin(ViewOnlyAdmin):
+    list_display = (
+        "email",
+        "organization",
+        "org_role",
+        "status",
+        "delivery_state",
+        "delivery_attempts",
+        "created_at",
+        "expires_at",
+        "invited_by",
+    )
+    list_filter = ("status", "delivery_state", "org_role", "created_at")
+    search_fields = ("email", "=public_id", "organization__name")
+    list_select_related = ("organization", "invited_by")
+    autocomplete_fields = ("organization", "invited_by", "accepted_by")
+    exclude = ("token_hash",)
+    inlines = [InvitationGrantInline]
+    actions = ["resend"]
+
+    @admin.action(description="Resend the selected invitations (new 7-day link)")
+    def resend(self, request, queryset):
+        """Through the invitation service: it checks the actor's org role and audits the resend."""
+        from members.invitations import invitation_resend
+
+        sent, refused = 0, []
+        for invitation in queryset.select_related("organization"):
+            try:
+                invitation_resend(actor=request.user, invitation=invitation)
+            except DomainError as exc:
+                refused.append(f"{invitation.email}: {exc.message}")
+            else:
+                sent += 1
+        if sent:
+            self.message_user(request, f"Resent {sent} invitation(s).", messages.SUCCESS)
+        for line in refused:
+            self.message_user(request, f"Not resent: {line}", messages.ERROR)
+
+
+@admin.register(InvitationGrant)
+class InvitationGrantAdmin(ViewOnlyAdmin):
+    list_display = ("invitation", "workspace", "role")
+    list_filter = ("role",)
+    search_fields = ("invitation__email", "workspace__name")
+    list_select_related = ("invitation__organization", "workspace")
+    autocomplete_fields = ("invitation", "workspace")
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(ViewOnlyAdmin):
+    list_display = (
+        "name",
+        "user",
+        "prefix",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+    )
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter), "created_at")
+    search_fields = ("name", "=prefix", "=public_id", "user__email")
+    list_select_related = ("user",)
+    autocomplete_fields = ("user",)
+    exclude = ("token_hash",)
+
+
+@admin.register(TwoFactorDevice)
+class TwoFactorDeviceAdmin(ViewOnlyAdmin):
+    """Support may delete a device when someone lost their phone: they enrol again."""
+
+    list_display = ("user", "confirmed_at", "codes_left")
+    list_filter = (("confirmed_at", admin.EmptyFieldListFilter),)
+    search_fields = ("user__email", "user__full_name")
+    list_select_related = ("user",)
+    autocomplete_fields = ("user",)
+    exclude = ("secret", "recovery_code_hashes", "last_used_step")
+
+    @admin.display(description="Recovery codes left")
+    def codes_left(self, obj):
+        return len(obj.recovery_code_hashes or [])
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
