@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "template_partials",
+    "ninja",  # its static files serve /api/v1/docs (Swagger UI) without a CDN
     "members",
     "workspaces",
     "orgs",
@@ -166,6 +167,8 @@ INVITES_PER_INVITER_PER_HOUR = 50
 SIGNIN_MAX_FAILURES = 5
 SIGNIN_LOCKOUT_SECONDS = 900
 API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=600)
+# Inviting and resending through the API, per token (on top of the per-org/inviter limits).
+API_INVITE_RATE_LIMIT_PER_MINUTE = env.int("API_INVITE_RATE_LIMIT_PER_MINUTE", default=30)
 
 MESSAGE_STORAGE = "django.contrib.messages.storage.cookie.CookieStorage"
 
