@@ -68,6 +68,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "workspaces.context_processors.workspace_switcher",
             ],
+            # {% partialdef %} in every template without {% load partials %}.
+            "builtins": ["template_partials.templatetags.partials"],
         },
     },
 ]
