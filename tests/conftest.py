@@ -8,6 +8,9 @@ from orgs.services import org_create, workspace_link
 from tests.factories import PASSWORD, UserFactory, add_to_org, add_to_workspace
 from workspaces.services import workspace_create
 
+# Fails a whole-suite run when a registered audit action is never recorded (tests/audit/coverage.py).
+pytest_plugins = ["tests.audit.coverage"]
+
 
 def pytest_collection_modifyitems(config, items):
     """Tests marked `postgres` are skipped on SQLite, with the reason."""
