@@ -1,12 +1,468 @@
-"""Organization › Members pages."""
+"""Organization › Members: directory, pending invitations, invite, a member's page and actions."""
 
-from django.shortcuts import render
+from __future__ import annotations
 
-from members.models import OrgMembership
+from django import forms
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import QueryDict
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from audit.events import render_sentence
+from config.errors import DomainError, ValidationFailed
+from config.roles import Role
+from members import selectors
+from members.invitations import (
+    get_invitation,
+    invitation_resend,
+    invitation_revoke,
+    invite_problems,
+    member_invite,
+    parse_emails,
+)
+from members.services import (
+    member_change_role,
+    member_leave,
+    member_remove,
+    member_set_workspace_access,
+)
 from orgs.decorators import org_view
+from orgs.governance import default_workspace_grant
+from orgs.permissions import OrgCapability, org_can
+from orgs.selectors import member_removal_impact
+
+COLUMNS = [
+    ("name", "Name"),
+    ("email", "Email"),
+    ("role", "Org Role"),
+    ("workspaces", "Workspaces"),
+    ("last_active", "Last Active"),
+    ("joined", "Joined"),
+]
+
+
+def _partial(request) -> bool:
+    """An HTMX swap gets the fragment; a history restore (cache miss) needs the whole page."""
+    return bool(request.htmx) and not request.htmx.history_restore_request
+
+
+def _roles_for(viewer_role: Role) -> list[Role]:
+    """The roles the viewer may hand out: owners everything, admins up to admin."""
+    return [r for r in Role if r < Role.OWNER or org_can(viewer_role, OrgCapability.MANAGE_OWNERS)]
+
+
+# --- directory ------------------------------------------------------------------------------
+
+
+def _directory_url(request, query: selectors.DirectoryQuery, **changes) -> str:
+    params = {
+        "q": query.q,
+        "role": query.role,
+        "workspace": query.workspace,
+        "sort": query.sort_param,
+        "page": query.page,
+    }
+    params.update(changes)
+    qd = QueryDict(mutable=True)
+    for key, value in params.items():
+        if (
+            value not in ("", None)
+            and not (key == "sort" and value == "name")
+            and not (key == "page" and value == 1)
+        ):
+            qd[key] = value
+    base = reverse("org_members:directory", args=[request.org.slug])
+    return f"{base}?{qd.urlencode()}" if qd else base
 
 
 @org_view()
 def directory(request):
-    members = OrgMembership.objects.filter(organization=request.org).select_related("user")
-    return render(request, "members/directory.html", {"org": request.org, "members": members})
+    org = request.org
+    query = selectors.DirectoryQuery.from_params(request.GET)
+    page = Paginator(selectors.directory_members(org, query), selectors.PAGE_SIZE).get_page(
+        query.page
+    )
+    query.page = page.number
+    columns = []
+    for key, label in COLUMNS:
+        current = query.sort == key
+        next_sort = f"-{key}" if current and not query.desc else key
+        columns.append(
+            {
+                "key": key,
+                "label": label,
+                "href": _directory_url(request, query, sort=next_sort, page=1),
+                "aria_sort": ("descending" if query.desc else "ascending") if current else "none",
+                "arrow": ("↓" if query.desc else "↑") if current else "",
+            }
+        )
+    context = {
+        "org": org,
+        "query": query,
+        "page": page,
+        "columns": columns,
+        "prev_href": _directory_url(request, query, page=page.number - 1)
+        if page.has_previous()
+        else "",
+        "next_href": _directory_url(request, query, page=page.number + 1)
+        if page.has_next()
+        else "",
+        "roles": list(Role),
+        "workspaces": selectors.org_workspaces(org),
+        "counts": selectors.directory_counts(org),
+        "can_manage": org_can(request.org_role, OrgCapability.MANAGE_MEMBERS),
+        "tab": "members",
+    }
+    template = "members/directory.html#rows" if _partial(request) else "members/directory.html"
+    return render(request, template, context)
+
+
+@org_view()
+def invitations(request):
+    org = request.org
+    return render(
+        request,
+        "members/invitations.html",
+        {
+            "org": org,
+            "invitations": selectors.pending_invitations(org),
+            "counts": selectors.directory_counts(org),
+            "can_manage": org_can(request.org_role, OrgCapability.MANAGE_MEMBERS),
+            "tab": "invitations",
+        },
+    )
+
+
+def _invitation_action(request, invitation_id, action):
+    org = request.org
+    try:
+        inv = get_invitation(org, invitation_id)
+        if action == "resend":
+            invitation_resend(actor=request.user, invitation=inv)
+            messages.success(
+                request,
+                f"A fresh invitation link is on its way to {inv.email}; it is valid for 7 days "
+                "and the previous link no longer works.",
+            )
+        else:
+            invitation_revoke(actor=request.user, invitation=inv)
+            messages.success(request, f"The invitation to {inv.email} is revoked.")
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    return redirect("org_members:invitations", org_slug=org.slug)
+
+
+@require_POST
+@org_view(OrgCapability.MANAGE_MEMBERS)
+def invitation_resend_view(request, invitation_id):
+    return _invitation_action(request, invitation_id, "resend")
+
+
+@require_POST
+@org_view(OrgCapability.MANAGE_MEMBERS)
+def invitation_revoke_view(request, invitation_id):
+    return _invitation_action(request, invitation_id, "revoke")
+
+
+# --- invite ---------------------------------------------------------------------------------
+
+
+class InviteForm(forms.Form):
+    emails = forms.CharField(
+        label="Email addresses",
+        widget=forms.Textarea(
+            attrs={"rows": 4, "placeholder": "ana@acme.com, ben@acme.com\nor one per line"}
+        ),
+        help_text="Paste one or more addresses, separated by commas, spaces or new lines.",
+    )
+    org_role = forms.TypedChoiceField(label="Organization role", coerce=int)
+
+    def __init__(self, *args, roles, workspaces, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["org_role"].choices = [(int(r), r.title) for r in roles]
+        self.fields["org_role"].initial = int(Role.MEMBER)
+        self.workspaces = list(workspaces)
+        for ws in self.workspaces:
+            self.fields[f"ws_{ws.public_id}"] = forms.TypedChoiceField(
+                label=ws.name,
+                required=False,
+                coerce=int,
+                empty_value=None,
+                choices=[("", "No access")] + [(int(r), r.title) for r in roles],
+            )
+
+    def workspace_fields(self):
+        return [(ws, self[f"ws_{ws.public_id}"]) for ws in self.workspaces]
+
+    def clean_emails(self):
+        emails = parse_emails(self.cleaned_data["emails"])
+        if not emails:
+            raise forms.ValidationError("Enter at least one email address.")
+        if len(emails) > 100:
+            raise forms.ValidationError("Invite at most 100 people at once.")
+        return emails
+
+    def grants(self) -> dict[int, Role]:
+        return {
+            ws.pk: Role(self.cleaned_data[f"ws_{ws.public_id}"])
+            for ws in self.workspaces
+            if self.cleaned_data.get(f"ws_{ws.public_id}")
+        }
+
+
+def _invite_form(request, data=None):
+    return InviteForm(
+        data,
+        roles=_roles_for(request.org_role),
+        workspaces=selectors.org_workspaces(request.org),
+    )
+
+
+def _preview(request, form) -> list[dict]:
+    """What each pasted address would get, or why it cannot be invited (read-only)."""
+    emails = parse_emails(form.data.get("emails", ""))[:100]
+    if not emails:
+        return []
+    try:
+        org_role = Role(int(form.data.get("org_role", Role.MEMBER)))
+    except ValueError:
+        org_role = Role.MEMBER
+    access, granted = [], set()
+    for ws in form.workspaces:
+        value = form.data.get(f"ws_{ws.public_id}")
+        if value and value.isdigit() and int(value) in Role.values:
+            access.append(f"{ws.name} ({Role(int(value)).label})")
+            granted.add(ws.public_id)
+    policy = default_workspace_grant(request.org.pk)
+    if policy:
+        access += [
+            f"{ws.name} ({policy[1].label}, from the default access policy)"
+            for ws in form.workspaces
+            if ws.public_id in policy[0] and ws.public_id not in granted
+        ]
+    problems = invite_problems(request.org, emails)
+    return [
+        {
+            "email": email,
+            "problem": problems[email].message if email in problems else "",
+            "org_role": org_role.label,
+            "access": access,
+        }
+        for email in emails
+    ]
+
+
+@org_view(OrgCapability.MANAGE_MEMBERS)
+def invite(request):
+    form = _invite_form(request, request.POST or None)
+    status, per_email = 200, {}
+    if request.method == "POST" and "preview" not in request.POST and form.is_valid():
+        try:
+            sent = member_invite(
+                actor=request.user,
+                org=request.org,
+                emails=form.cleaned_data["emails"],
+                org_role=Role(form.cleaned_data["org_role"]),
+                grants=form.grants(),
+            )
+        except DomainError as exc:
+            status = exc.status
+            per_email = getattr(exc, "per_email", {})
+            for field, message in exc.fields.items():
+                if field in form.fields:
+                    form.add_error(field, message)
+            if not per_email:
+                form.add_error(None, exc.message)
+            else:
+                form.add_error("emails", "Nobody was invited: fix or remove the addresses below.")
+        else:
+            names = ", ".join(i.email for i in sent)
+            messages.success(request, f"Invited {len(sent)}: {names}. The emails are on their way.")
+            return redirect("org_members:invitations", org_slug=request.org.slug)
+    elif request.method == "POST" and not form.is_valid():
+        status = 422
+    preview = _preview(request, form) if request.method == "POST" else []
+    return render(
+        request,
+        "members/invite.html",
+        {
+            "org": request.org,
+            "form": form,
+            "preview": preview,
+            "per_email": per_email,
+            "counts": selectors.directory_counts(request.org),
+        },
+        status=status,
+    )
+
+
+@require_POST
+@org_view(OrgCapability.MANAGE_MEMBERS)
+def invite_preview(request):
+    form = _invite_form(request, request.POST)
+    return render(
+        request,
+        "members/invite.html#preview",
+        {"org": request.org, "form": form, "preview": _preview(request, form), "per_email": {}},
+    )
+
+
+# --- a member's page ------------------------------------------------------------------------
+
+
+def _member_context(request, membership) -> dict:
+    org, viewer_role = request.org, request.org_role
+    target_role = Role(membership.role)
+    is_self = membership.user_id == request.user.pk
+    can_manage = org_can(viewer_role, OrgCapability.MANAGE_MEMBERS) and (
+        target_role < Role.OWNER or org_can(viewer_role, OrgCapability.MANAGE_OWNERS)
+    )
+    grants = selectors.member_grants(org, membership)
+    held = {g.membership.workspace_id: g.membership for g in grants}
+    show_activity = is_self or org_can(viewer_role, OrgCapability.VIEW_USAGE_AUDIT)
+    activity = selectors.member_recent_activity(org, membership) if show_activity else []
+    return {
+        "org": org,
+        "member": membership,
+        "member_role": target_role,
+        "is_self": is_self,
+        "can_manage": can_manage,
+        "grants": grants,
+        "grantable": [(ws, held.get(ws.pk)) for ws in selectors.org_workspaces(org) if can_manage],
+        "roles": _roles_for(viewer_role),
+        "show_activity": show_activity,
+        "activity": [(e, render_sentence(e)) for e in activity],
+    }
+
+
+def _member_page(request, membership, *, error: DomainError | None = None):
+    context = _member_context(request, membership)
+    context["error"] = error
+    return render(request, "members/member.html", context, status=error.status if error else 200)
+
+
+@org_view()
+def member_detail(request, member_id):
+    return _member_page(request, selectors.member_for_viewer(request.org, member_id))
+
+
+def _role_from(value) -> Role:
+    try:
+        return Role(int(value))
+    except (TypeError, ValueError):
+        raise ValidationFailed(
+            "Choose member, admin or owner.", fields={"role": "Choose a role."}
+        ) from None
+
+
+@require_POST
+@org_view(OrgCapability.MANAGE_MEMBERS)
+def member_role(request, member_id):
+    membership = selectors.member_for_viewer(request.org, member_id)
+    try:
+        role = _role_from(request.POST.get("role"))
+        member_change_role(actor=request.user, org=request.org, membership=membership, role=role)
+    except DomainError as exc:
+        return _member_page(request, membership, error=exc)
+    messages.success(request, f"{membership.user.display_name} is now {role.label}.")
+    return redirect("org_members:detail", org_slug=request.org.slug, member_id=member_id)
+
+
+@require_POST
+@org_view(OrgCapability.MANAGE_MEMBERS)
+def member_access(request, member_id):
+    """Grant, change (role given) or revoke (empty role) access to one linked workspace."""
+    membership = selectors.member_for_viewer(request.org, member_id)
+    ws = selectors.org_workspaces(request.org).filter(public_id=request.POST.get("workspace"))
+    try:
+        workspace = ws.first()
+        if workspace is None:
+            raise ValidationFailed(
+                "Choose a workspace linked to this organization.",
+                fields={"workspace": "Not a linked workspace."},
+            )
+        raw = request.POST.get("role") or None
+        role = _role_from(raw) if raw else None
+        member_set_workspace_access(
+            actor=request.user,
+            org=request.org,
+            membership=membership,
+            access={workspace.pk: role},
+        )
+    except DomainError as exc:
+        return _member_page(request, membership, error=exc)
+    who = membership.user.display_name
+    messages.success(
+        request,
+        f"{who} now has {role.label} access to {workspace.name}."
+        if role
+        else f"{who} no longer has access to {workspace.name}.",
+    )
+    return redirect("org_members:detail", org_slug=request.org.slug, member_id=member_id)
+
+
+def _impact(request, membership) -> list:
+    return member_removal_impact(request.org, membership)
+
+
+@org_view(OrgCapability.MANAGE_MEMBERS)
+def member_remove_view(request, member_id):
+    """GET: the impact preview; POST: remove from the org and every linked workspace."""
+    membership = selectors.member_for_viewer(request.org, member_id)
+    error = None
+    if request.method == "POST":
+        try:
+            member_remove(actor=request.user, org=request.org, membership=membership)
+        except DomainError as exc:
+            error = exc
+        else:
+            messages.success(
+                request,
+                f"{membership.user.display_name} was removed from {request.org.name} and its "
+                "workspaces.",
+            )
+            return redirect("org_members:directory", org_slug=request.org.slug)
+    return render(
+        request,
+        "members/remove.html",
+        {
+            "org": request.org,
+            "member": membership,
+            "impact": _impact(request, membership),
+            "leaving": False,
+            "error": error,
+        },
+        status=error.status if error else 200,
+    )
+
+
+@org_view()
+def leave(request):
+    """GET: what you lose; POST: leave the organization (refused for the last owner)."""
+    membership = selectors.member_for_viewer(
+        request.org,
+        request.org.memberships.filter(user=request.user).values_list("public_id", flat=True)[0],
+    )
+    error = None
+    if request.method == "POST":
+        try:
+            member_leave(actor=request.user, org=request.org)
+        except DomainError as exc:
+            error = exc
+        else:
+            messages.success(request, f"You left {request.org.name}.")
+            return redirect("workspaces:home")
+    return render(
+        request,
+        "members/remove.html",
+        {
+            "org": request.org,
+            "member": membership,
+            "impact": _impact(request, membership),
+            "leaving": True,
+            "error": error,
+        },
+        status=error.status if error else 200,
+    )

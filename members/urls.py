@@ -1,6 +1,6 @@
 from django.urls import path
 
-from members import token_views, views
+from members import invite_views, token_views, views
 
 app_name = "members"
 
@@ -8,6 +8,7 @@ urlpatterns = [
     path("signin/", views.signin, name="signin"),
     path("signup/", views.signup, name="signup"),
     path("signout/", views.signout, name="signout"),
+    path("invitations/<str:token>/", invite_views.invitation_page, name="invitation"),
     path("account/password/", views.PasswordChangeView.as_view(), name="password_change"),
     path(
         "account/password/done/",

@@ -1,0 +1,194 @@
+"""Reads for Organization › Members: the directory, pending invitations, a member's access.
+
+Every function takes the org the viewer was admitted to (orgs.decorators.org_view); an object
+of another org fails like a missing one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce, Lower, NullIf
+
+from audit.models import AuditEvent
+from config.errors import NotFound
+from config.roles import Role
+from members.models import Invitation, OrgMembership
+from orgs.models import Organization
+from workspaces.models import Workspace, WorkspaceMembership
+
+PAGE_SIZE = 50
+
+# sort key → the expression ordered by (ties broken by name, then id, so pages are stable).
+SORTS = {
+    "name": F("sort_name"),
+    "email": F("user__email"),
+    "role": F("role"),
+    "workspaces": F("workspace_count"),
+    "last_active": F("user__last_active_at"),
+    "joined": F("joined_at"),
+}
+
+
+@dataclass
+class DirectoryQuery:
+    """The directory's filters, read from (and written back to) the URL."""
+
+    q: str = ""
+    role: str = ""
+    workspace: str = ""
+    sort: str = "name"
+    desc: bool = False
+    page: int = 1
+
+    @classmethod
+    def from_params(cls, params) -> DirectoryQuery:
+        sort = params.get("sort", "name")
+        desc = sort.startswith("-")
+        sort = sort.lstrip("-")
+        try:
+            page = max(1, int(params.get("page", 1)))
+        except ValueError:
+            page = 1
+        role = params.get("role", "")
+        return cls(
+            q=params.get("q", "").strip()[:100],
+            role=role if role in {r.label for r in Role} else "",
+            workspace=params.get("workspace", "").strip(),
+            sort=sort if sort in SORTS else "name",
+            desc=desc,
+            page=page,
+        )
+
+    @property
+    def sort_param(self) -> str:
+        return ("-" if self.desc else "") + self.sort
+
+
+def _workspace_count():
+    sub = (
+        WorkspaceMembership.objects.filter(
+            user=OuterRef("user"), workspace__organization=OuterRef("organization")
+        )
+        .order_by()
+        .values("user")
+        .annotate(c=Count("pk"))
+        .values("c")
+    )
+    return Coalesce(Subquery(sub, output_field=IntegerField()), Value(0))
+
+
+def directory_members(org: Organization, query: DirectoryQuery):
+    """The org's members with their workspace count in the org, filtered and sorted in SQL."""
+    qs = (
+        OrgMembership.objects.filter(organization=org)
+        .select_related("user")
+        .annotate(
+            workspace_count=_workspace_count(),
+            sort_name=Lower(Coalesce(NullIf("user__full_name", Value("")), "user__email")),
+        )
+    )
+    if query.q:
+        qs = qs.filter(Q(user__full_name__icontains=query.q) | Q(user__email__icontains=query.q))
+    if query.role:
+        qs = qs.filter(role=Role.from_name(query.role))
+    if query.workspace:
+        qs = qs.filter(
+            Exists(
+                WorkspaceMembership.objects.filter(
+                    user=OuterRef("user"),
+                    workspace__organization=org,
+                    workspace__public_id=query.workspace,
+                )
+            )
+        )
+    key = SORTS[query.sort]
+    key = key.desc(nulls_last=True) if query.desc else key.asc(nulls_last=True)
+    return qs.order_by(key, "sort_name", "pk")
+
+
+def directory_counts(org: Organization) -> dict:
+    """Tab badges: members and pending invitations, in one query."""
+    return Organization.objects.filter(pk=org.pk).aggregate(
+        members=Count("memberships", distinct=True),
+        pending=Count(
+            "invitations",
+            filter=Q(invitations__status=Invitation.Status.PENDING),
+            distinct=True,
+        ),
+    )
+
+
+def org_workspaces(org: Organization):
+    return Workspace.objects.filter(organization=org).order_by(Lower("name"), "pk")
+
+
+def pending_invitations(org: Organization):
+    """Pending invitations (expired ones included, so they can be resent), newest first."""
+    return (
+        Invitation.objects.filter(organization=org, status=Invitation.Status.PENDING)
+        .select_related("invited_by")
+        .prefetch_related("grants__workspace")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def member_for_viewer(org: Organization, public_id: str) -> OrgMembership:
+    membership = (
+        OrgMembership.objects.select_related("user")
+        .filter(organization=org, public_id=public_id)
+        .first()
+    )
+    if membership is None:
+        raise NotFound("No such member.")
+    return membership
+
+
+@dataclass
+class GrantExplained:
+    membership: WorkspaceMembership
+    granted_by: str
+    granted_at: object
+    from_audit: bool
+
+
+GRANT_ACTIONS = ("member.access_granted", "member.access_changed")
+
+
+def member_grants(org: Organization, membership: OrgMembership) -> list[GrantExplained]:
+    """Each of the member's grants in the org's workspaces, with who granted it and when: the
+    latest access_granted/changed event for that person and workspace (SPEC §11), falling back
+    to the membership row when the log has none (e.g. access from before the audit log)."""
+    grants = list(
+        WorkspaceMembership.objects.filter(user=membership.user_id, workspace__organization=org)
+        .select_related("workspace", "granted_by")
+        .order_by(Lower("workspace__name"), "pk")
+    )
+    latest: dict[int, AuditEvent] = {}
+    if grants:
+        events = AuditEvent.objects.filter(
+            workspace_id__in=[g.workspace_id for g in grants],
+            target_type="user",
+            target_id=membership.user.public_id,
+            action__in=GRANT_ACTIONS,
+        ).order_by("-occurred_at", "-id")
+        for e in events.only("workspace_id", "occurred_at", "actor_label", "actor_type"):
+            latest.setdefault(e.workspace_id, e)
+    explained = []
+    for g in grants:
+        e = latest.get(g.workspace_id)
+        if e is not None:
+            explained.append(GrantExplained(g, e.actor_label or "System", e.occurred_at, True))
+        else:
+            by = g.granted_by.display_name if g.granted_by else ""
+            explained.append(GrantExplained(g, by, g.created_at, False))
+    return explained
+
+
+def member_recent_activity(org: Organization, membership: OrgMembership, limit: int = 20):
+    """What the member did in the org and its workspaces, newest first (the audit log's reader)."""
+    from audit.selectors import events_for
+
+    events, _next = events_for(org, actor=membership.user_id, limit=limit)
+    return events
