@@ -9,7 +9,8 @@ from tests.factories import PASSWORD, UserFactory, add_to_org, add_to_workspace
 from workspaces.services import workspace_create
 
 # Fails a whole-suite run when a registered audit action is never recorded (tests/audit/coverage.py).
-pytest_plugins = ["tests.audit.coverage"]
+# tests.fixtures_infra: a real SMTP server on loopback and a real Celery worker (smtp_sink, celery_worker).
+pytest_plugins = ["tests.audit.coverage", "tests.fixtures_infra"]
 
 
 def pytest_collection_modifyitems(config, items):
