@@ -355,6 +355,9 @@ def workspace_delete(*, actor: User, workspace: Workspace, confirm_name: str) ->
         target=workspace,
         details={"members": WorkspaceMembership.objects.filter(workspace=workspace).count()},
     )
+    # Resources reference each other with PROTECT, so delete them dependants-first.
+    for model in (Sync, DataModel, Destination, Warehouse):
+        model.objects.filter(workspace=workspace).delete()
     workspace.delete()
 
 
