@@ -1,14 +1,202 @@
-"""Organization › Billing (owners only)."""
+"""Organization › Billing (owners only): plan and usage, plan change, payment methods, details."""
 
-from django.shortcuts import render
+from __future__ import annotations
 
-from billing.limits import plan_of
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_POST
+
+from billing import services
+from billing.forms import BillingSettingsForm, PaymentMethodForm
+from billing.limits import limits_against, rows_over_plan_message, usage_of
+from billing.models import BillingAccount, PaymentMethod, Plan
+from config.errors import DomainError
 from orgs.decorators import org_view
 from orgs.permissions import OrgCapability
+from orgs.views import apply_domain_error
+
+BILLING = OrgCapability.MANAGE_BILLING
 
 
-@org_view(OrgCapability.MANAGE_BILLING)
+def price_label(plan: Plan) -> str:
+    if services.is_sales_led(plan):
+        return "Custom pricing"
+    return f"${plan.monthly_price_cents / 100:,.0f} / month"
+
+
+def _account(org) -> BillingAccount:
+    account = BillingAccount.objects.select_related("plan").filter(organization=org).first()
+    if account is None:
+        from billing.limits import default_plan
+
+        account = BillingAccount(organization=org, plan=default_plan())
+    return account
+
+
+def _plan_cards(current: Plan, usage) -> list[dict]:
+    cards = []
+    for plan in Plan.objects.all():
+        over = [r for r in limits_against(plan, usage) if r.hard and r.over]
+        cards.append(
+            {
+                "plan": plan,
+                "price": price_label(plan),
+                "current": plan.pk == current.pk,
+                "upgrade": (plan.sort_order, plan.monthly_price_cents)
+                > (current.sort_order, current.monthly_price_cents),
+                "blocked_by": [r.label.lower() for r in over],
+                "sales_led": services.is_sales_led(plan),
+            }
+        )
+    return cards
+
+
+def _page(request, *, settings_form=None, card_form=None, status=200, partial=None):
+    org = request.org
+    account = _account(org)
+    usage = usage_of(org)
+    if settings_form is None:
+        settings_form = BillingSettingsForm(
+            initial={
+                "billing_email": account.billing_email,
+                "company_name": account.company_name,
+                "address": account.address,
+                "tax_id": account.tax_id,
+            }
+        )
+    context = {
+        "org": org,
+        "account": account,
+        "plan": account.plan,
+        "plan_price": price_label(account.plan),
+        "usage": usage,
+        "limits": limits_against(account.plan, usage),
+        "rows_warning": rows_over_plan_message(org, account.plan, usage),
+        "plans": _plan_cards(account.plan, usage),
+        "payment_methods": (
+            list(
+                PaymentMethod.objects.filter(account=account).order_by("-is_default", "created_at")
+            )
+            if account.pk
+            else []
+        ),
+        "settings_form": settings_form,
+        "card_form": card_form or PaymentMethodForm(),
+    }
+    template = "billing/overview.html"
+    if partial and request.htmx:
+        template += f"#{partial}"
+    return render(request, template, context, status=status)
+
+
+@org_view(BILLING)
 def overview(request):
-    return render(
-        request, "billing/overview.html", {"org": request.org, "plan": plan_of(request.org)}
+    return _page(request)
+
+
+@org_view(BILLING)
+@require_POST
+def settings_update(request):
+    form = BillingSettingsForm(request.POST)
+    if form.is_valid():
+        try:
+            services.billing_settings_update(
+                actor=request.user, org=request.org, **form.cleaned_data
+            )
+        except DomainError as exc:
+            apply_domain_error(form, exc)
+        else:
+            messages.success(request, "Billing details saved.")
+            if request.htmx:
+                return _page(request, partial="details")
+            return redirect("billing:overview", org_slug=request.org.slug)
+    return _page(request, settings_form=form, status=422, partial="details")
+
+
+@org_view(BILLING)
+def plan_change(request, plan_code):
+    """GET: preview current usage against the plan's limits. POST: switch."""
+    plan = services.get_plan(plan_code)
+    error = None
+    if request.method == "POST":
+        try:
+            services.plan_change(actor=request.user, org=request.org, plan_code=plan.code)
+        except DomainError as exc:
+            error = exc
+        else:
+            messages.success(request, f"{request.org.name} is now on the {plan.name} plan.")
+            response = redirect("billing:overview", org_slug=request.org.slug)
+            if request.htmx:
+                response["HX-Redirect"] = response["Location"]
+            return response
+    account = _account(request.org)
+    rows = services.plan_change_preview(request.org, plan)
+    context = {
+        "org": request.org,
+        "plan": plan,
+        "current": account.plan,
+        "price": price_label(plan),
+        "rows": rows,
+        "blocked": any(r.hard and r.over for r in rows),
+        "error": error,
+    }
+    template = "billing/plan_change.html#preview" if request.htmx else "billing/plan_change.html"
+    return render(request, template, context, status=error.status if error else 200)
+
+
+@sensitive_post_parameters("number", "cvc")
+@org_view(BILLING)
+@require_POST
+def payment_method_add(request):
+    form = PaymentMethodForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            pm = services.payment_method_add(
+                actor=request.user,
+                org=request.org,
+                number=data["number"],
+                exp_month=data["exp_month"],
+                exp_year=data["exp_year"],
+                cvc=data["cvc"],
+                make_default=data["make_default"],
+            )
+        except DomainError as exc:
+            apply_domain_error(form, exc)
+            if not exc.fields or exc.code == "card_declined":
+                form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"{pm} added.")
+            if request.htmx:
+                return _page(request, partial="payment_methods")
+            return redirect("billing:overview", org_slug=request.org.slug)
+    return _page(request, card_form=form, status=422, partial="payment_methods")
+
+
+def _pm_action(request, pm_id, service, done: str):
+    try:
+        service(actor=request.user, org=request.org, payment_method_id=pm_id)
+    except DomainError as exc:
+        if exc.status in (403, 404):
+            raise
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, done)
+    if request.htmx:
+        return _page(request, partial="payment_methods")
+    return redirect("billing:overview", org_slug=request.org.slug)
+
+
+@org_view(BILLING)
+@require_POST
+def payment_method_default(request, pm_id):
+    return _pm_action(
+        request, pm_id, services.payment_method_set_default, "Default payment method changed."
     )
+
+
+@org_view(BILLING)
+@require_POST
+def payment_method_remove(request, pm_id):
+    return _pm_action(request, pm_id, services.payment_method_remove, "Payment method removed.")
