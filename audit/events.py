@@ -1,9 +1,13 @@
 """The registry of audit actions: each registered once, with the sentence that renders it.
 
-Placeholders: {actor}, {target}, {workspace}, and any key of the event's `details`
-(e.g. {from_role}, {to_role}). Recording an action that is not here raises.
+Placeholders: {actor}, {target}, {workspace}, {in_workspace} (" in Production" when the event
+has a workspace), and any scalar key of the event's `details` (e.g. {from_role}, {to_role}).
+Recording an action that is not here raises.
 """
 
+from __future__ import annotations
+
+import json
 import string
 
 EVENTS: dict[str, str] = {
@@ -18,10 +22,10 @@ EVENTS: dict[str, str] = {
     "member.invited": "{actor} invited {target} as {role}",
     "member.invite_resent": "{actor} resent the invitation to {target}",
     "member.invite_revoked": "{actor} revoked the invitation to {target}",
-    "member.joined": "{target} joined as {role}",
+    "member.joined": "{target} joined the organization as {role}",
     "member.role_changed": "{actor} changed {target}'s role{in_workspace} from {from_role} to {to_role}",
     "member.access_granted": "{actor} gave {target} {role} access to {workspace}",
-    "member.access_changed": "{actor} changed {target}'s access to {workspace} from {from_role} to {to_role}",
+    "member.access_changed": "{actor} changed {target}'s role in {workspace} from {from_role} to {to_role}",
     "member.access_revoked": "{actor} removed {target}'s access to {workspace}",
     "member.removed": "{actor} removed {target} from the organization",
     "member.left": "{target} left the organization",
@@ -39,7 +43,7 @@ EVENTS: dict[str, str] = {
     "sync.run_failed": "Sync {target} in {workspace} failed",
     "token.created": "{actor} created the API token {target}",
     "token.revoked": "{actor} revoked the API token {target}",
-    "audit.pruned": "{actor} archived and pruned {count} events before {before}",
+    "audit.pruned": "{actor} archived and removed {count} events older than {before}",
 }
 
 
@@ -55,15 +59,59 @@ class _Blank(dict):
         return ""
 
 
+def actor_name(event) -> str:
+    """Who acted, as a person reads it: "Bob Admin", "Bob Admin (API token)", "System"."""
+    name = event.actor_label or "System"
+    if event.actor_type == "token":
+        return f"{name} (API token)"
+    return name
+
+
 def render_sentence(event) -> str:
-    """The event as one sentence, e.g. "Bob Admin changed Carol's role from member to admin"."""
+    """The event as one sentence, e.g. "Bob Admin changed Carol Member's role in Production
+    from member to admin". Missing placeholders render empty rather than failing."""
     template = EVENTS.get(event.action, event.action)
-    values = _Blank({k: v for k, v in (event.details or {}).items() if not isinstance(v, dict)})
+    details = event.details or {}
+    values = _Blank({k: v for k, v in details.items() if isinstance(v, str | int | float | bool)})
+    workspace = event.workspace_label or ""
     values.update(
-        actor=event.actor_label or "System",
-        target=event.target_label or event.target_id,
-        workspace=event.workspace_label or "",
+        actor=actor_name(event),
+        target=event.target_label or event.target_id or "",
+        workspace=workspace or "a workspace",
+        in_workspace=f" in {workspace}" if workspace else "",
     )
-    if "in_workspace" not in values and event.workspace_label and "{workspace}" not in template:
-        values["in_workspace"] = f" in {event.workspace_label}"
-    return string.Formatter().vformat(template, (), values)
+    sentence = string.Formatter().vformat(template, (), values)
+    if workspace and "{workspace}" not in template and "{in_workspace}" not in template:
+        sentence += f" in {workspace}"
+    return sentence
+
+
+def detail_rows(event) -> list[tuple[str, str]]:
+    """The event's details as (label, text) pairs for the expandable part of a log row.
+
+    `changes` ({field: {from, to}}) reads as "field: old → new"; `before`/`after` snapshots
+    are listed field by field; anything else is shown as compact JSON.
+    """
+    rows: list[tuple[str, str]] = []
+    details = event.details or {}
+    for key, value in details.items():
+        if key == "changes" and isinstance(value, dict):
+            for field, change in value.items():
+                if isinstance(change, dict) and {"from", "to"} <= change.keys():
+                    rows.append((field, f"{_text(change['from'])} → {_text(change['to'])}"))
+                else:
+                    rows.append((field, _text(change)))
+        elif key in ("before", "after") and isinstance(value, dict):
+            for field, v in value.items():
+                rows.append((f"{key} · {field}", _text(v)))
+        else:
+            rows.append((key.replace("_", " "), _text(value)))
+    return rows
+
+
+def _text(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, default=str)

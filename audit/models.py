@@ -94,11 +94,11 @@ class AuditEvent(models.Model):
                 models.F("id").desc(),
                 name="audit_org_ws_time",
             ),
+            # varchar_pattern_ops so that a category filter (action LIKE 'member.%') is an
+            # index range on PostgreSQL whatever the database collation; equality uses it too.
             models.Index(
-                "organization",
-                "action",
-                models.F("occurred_at").desc(),
-                models.F("id").desc(),
+                fields=["organization", "action", "-occurred_at", "-id"],
+                opclasses=["int8_ops", "varchar_pattern_ops", "timestamptz_ops", "int8_ops"],
                 name="audit_org_action_time",
             ),
             models.Index("workspace", models.F("occurred_at").desc(), name="audit_ws_time"),

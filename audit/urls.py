@@ -6,4 +6,6 @@ app_name = "audit"
 
 urlpatterns = [
     path("", views.log, name="log"),
+    path("export/", views.export, name="export"),
+    path("access/", views.access_report, name="access_report"),
 ]

@@ -1,0 +1,339 @@
+"""Every read of the audit log goes through events_for(): the page, the export, the member page
+and the API use the same filters, the same keyset pagination and the same indexes.
+
+Pagination is keyset on (occurred_at, id) descending with an opaque cursor: no OFFSET, no
+COUNT of the table, so the thousandth page costs what the first one does.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from django.db.models import F
+from django.db.models.fields.tuple_lookups import Tuple, TupleLessThan
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.text import slugify
+
+from audit.events import CATEGORIES, EVENTS
+from audit.models import AuditEvent, ChainVerification
+from config.errors import ValidationFailed
+from members.models import OrgMembership, User, normalize_email
+from orgs.models import Organization, WorkspaceLinkPeriod
+from workspaces.models import Workspace
+
+MAX_LIMIT = 1000
+
+
+# --- cursor -----------------------------------------------------------------------------
+
+
+def encode_cursor(event: AuditEvent) -> str:
+    raw = f"{event.occurred_at.isoformat()}|{event.pk}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
+    """(occurred_at, id) of the last event of the previous page; ValidationFailed if garbled."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        when, pk = raw.split("|")
+        moment = dt.datetime.fromisoformat(when)
+        if moment.tzinfo is None:
+            raise ValueError("naive")
+        return moment, int(pk)
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise ValidationFailed(
+            "That page link is broken; start again from the newest events.",
+            fields={"cursor": "Not a valid cursor."},
+        ) from None
+
+
+# --- the one selector -------------------------------------------------------------------
+
+
+def events_for(
+    org: Organization | int,
+    *,
+    workspace: Workspace | int | None = None,
+    actor: User | int | None = None,
+    action: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> tuple[list[AuditEvent], str | None]:
+    """One page of the org's events, newest first, and the cursor of the next page (or None).
+
+    `action` is exact (`member.joined`) or a category (`member.*`); `since` is inclusive and
+    `until` exclusive. Events keep their org from the time they happened, so a workspace's
+    events stay here after it is unlinked or deleted.
+    """
+    limit = max(1, min(int(limit), MAX_LIMIT))
+    qs = _filtered(org, workspace=workspace, actor=actor, action=action, since=since, until=until)
+    if cursor:
+        moment, pk = decode_cursor(cursor)
+        # A row comparison, which PostgreSQL turns into one index range condition.
+        qs = qs.filter(TupleLessThan(Tuple(F("occurred_at"), F("id")), (moment, pk)))
+    events = list(qs.order_by("-occurred_at", "-id")[: limit + 1])
+    next_cursor = encode_cursor(events[limit - 1]) if len(events) > limit else None
+    return events[:limit], next_cursor
+
+
+def iter_events(
+    org: Organization | int, *, batch_size: int = 2000, **filters
+) -> Iterator[AuditEvent]:
+    """Every event matching the filters, newest first, fetched in keyset batches (constant memory)."""
+    cursor = None
+    while True:
+        events, cursor = events_for(org, cursor=cursor, limit=batch_size, **filters)
+        yield from events
+        if cursor is None:
+            return
+
+
+def _filtered(org, *, workspace, actor, action, since, until):
+    qs = AuditEvent.objects.filter(organization_id=getattr(org, "pk", org))
+    if workspace is not None:
+        qs = qs.filter(workspace_id=getattr(workspace, "pk", workspace))
+    if actor is not None:
+        qs = qs.filter(actor_user_id=getattr(actor, "pk", actor))
+    if action:
+        if action.endswith(".*"):
+            # LIKE 'member.%': served by the varchar_pattern_ops index on (org, action, …).
+            qs = qs.filter(action__startswith=action[:-1])
+        else:
+            qs = qs.filter(action=action)
+    if since is not None:
+        qs = qs.filter(occurred_at__gte=since)
+    if until is not None:
+        qs = qs.filter(occurred_at__lt=until)
+    return qs
+
+
+# --- filters shared by the page, the export and the API ---------------------------------
+
+
+@dataclass(frozen=True)
+class AuditFilters:
+    """Parsed, validated filters. `raw` keeps what was asked (for links and file names)."""
+
+    workspace_id: int | None = None
+    workspace_label: str = ""
+    actor_id: int | None = None
+    actor_label: str = ""
+    action: str = ""
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None  # exclusive
+    raw: dict[str, str] = field(default_factory=dict)
+
+    def selector_kwargs(self) -> dict:
+        return {
+            "workspace": self.workspace_id,
+            "actor": self.actor_id,
+            "action": self.action or None,
+            "since": self.since,
+            "until": self.until,
+        }
+
+    def querystring(self) -> str:
+        from urllib.parse import urlencode
+
+        return urlencode(self.raw)
+
+    def file_slug(self) -> str:
+        """e.g. `ws-production_action-member_since-2024-01-01`; `all` without filters."""
+        parts = []
+        if self.workspace_id is not None:
+            parts.append(f"ws-{slugify(self.workspace_label) or self.raw.get('workspace', '')}")
+        if self.actor_id is not None:
+            parts.append(
+                f"actor-{slugify(self.actor_label.replace('@', '-at-').replace('.', '-'))}"
+            )
+        if self.action:
+            parts.append(f"action-{slugify(self.action.replace('.*', '').replace('.', '-'))}")
+        for key in ("since", "until"):
+            if self.raw.get(key):
+                parts.append(f"{key}-{slugify(self.raw[key].replace(':', '-'))}")
+        return "_".join(p for p in parts if p)[:150] or "all"
+
+    @property
+    def active(self) -> bool:
+        return bool(self.raw)
+
+
+FILTER_KEYS = ("workspace", "actor", "action", "since", "until")
+
+
+def parse_filters(org: Organization, querydict) -> tuple[AuditFilters, dict[str, str]]:
+    """Read `workspace` (ws_ id), `actor` (mem_ id, usr_ id or email), `action` (exact or
+    `category.*`), `since`/`until` (ISO date or date-time) into filters, plus field errors.
+
+    A bad value is reported and ignored (never a 500). A date `until` includes that whole
+    day; a date-time `until` is inclusive.
+    """
+    raw = {k: (querydict.get(k) or "").strip() for k in FILTER_KEYS}
+    raw = {k: v for k, v in raw.items() if v}
+    errors: dict[str, str] = {}
+    values: dict = {}
+
+    if "workspace" in raw:
+        found = _resolve_workspace(org, raw["workspace"])
+        if found is None:
+            errors["workspace"] = "No such workspace in this organization's log."
+        else:
+            values["workspace_id"], values["workspace_label"] = found
+    if "actor" in raw:
+        found = _resolve_actor(org, raw["actor"])
+        if found is None:
+            errors["actor"] = "No member or former member matches this id or email."
+        else:
+            values["actor_id"], values["actor_label"] = found
+    if "action" in raw:
+        action = raw["action"]
+        if action in EVENTS or (action.endswith(".*") and action[:-2] in CATEGORIES):
+            values["action"] = action
+        else:
+            errors["action"] = (
+                "Unknown action: use one like member.joined or a category like member.*."
+            )
+    for key in ("since", "until"):
+        if key in raw:
+            moment = parse_moment(raw[key], end_of_day=(key == "until"))
+            if moment is None:
+                errors[key] = "Use an ISO 8601 date (2024-05-31) or date-time (2024-05-31T14:00Z)."
+            else:
+                values[key] = moment
+    if values.get("since") and values.get("until") and values["since"] >= values["until"]:
+        errors["until"] = "The end of the range must be after its start."
+        values.pop("until")
+    valid_raw = {k: v for k, v in raw.items() if k not in errors}
+    return AuditFilters(raw=valid_raw, **values), errors
+
+
+def parse_moment(value: str, *, end_of_day: bool = False) -> dt.datetime | None:
+    """An aware datetime from an ISO date or date-time (naive ones are in the current zone).
+
+    With end_of_day, a date means "up to the end of that day" and a date-time is inclusive;
+    both come back as an exclusive upper bound.
+    """
+    value = value.strip()
+    # A "+02:00" offset that arrived unescaped in a query string reads as " 02:00".
+    value = re.sub(r"(T\d\d:\d\d(?::\d\d(?:\.\d+)?)?) (\d\d:?\d\d)$", r"\1+\2", value)
+    try:
+        # A bare date first: parse_datetime() would also read "2024-01-31" as midnight.
+        day = parse_date(value) if re.fullmatch(r"\d{4}-\d\d-\d\d", value) else None
+        moment = None if day else parse_datetime(value)
+    except ValueError:
+        return None
+    if moment is None and day is None:
+        return None
+    if moment is None:
+        moment = dt.datetime.combine(day, dt.time.min)
+        if end_of_day:
+            moment += dt.timedelta(days=1)
+    elif end_of_day:
+        moment += dt.timedelta(microseconds=1)
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment)
+    return moment
+
+
+WORKSPACE_TARGET_ACTIONS = (
+    "workspace.created",
+    "workspace.linked",
+    "workspace.unlinked",
+    "workspace.deleted",
+)
+
+
+def _resolve_workspace(org: Organization, public_id: str) -> tuple[int, str] | None:
+    """A workspace whose events are in the org's log: linked now, formerly linked, or deleted."""
+    ws = Workspace.objects.filter(public_id=public_id).only("pk", "name", "organization").first()
+    if ws is not None:
+        if (
+            ws.organization_id == org.pk
+            or AuditEvent.objects.filter(organization=org, workspace_id=ws.pk).exists()
+        ):
+            return ws.pk, ws.name
+        return None
+    # Deleted: the org's workspace.* events (target = the workspace) still name it.
+    gone = (
+        AuditEvent.objects.filter(
+            organization=org, action__in=WORKSPACE_TARGET_ACTIONS, target_id=public_id
+        )
+        .order_by("-occurred_at", "-id")
+        .values_list("workspace_id", "workspace_label")
+        .first()
+    )
+    return (gone[0], gone[1]) if gone and gone[0] is not None else None
+
+
+def _resolve_actor(org: Organization, value: str) -> tuple[int, str] | None:
+    """mem_ id of a current member, or usr_ id / email of anyone (former members included)."""
+    if value.startswith("mem_"):
+        row = (
+            OrgMembership.objects.filter(organization=org, public_id=value)
+            .values_list("user_id", "user__email")
+            .first()
+        )
+        return (row[0], row[1]) if row else None
+    if value.startswith("usr_"):
+        row = User.objects.filter(public_id=value).values_list("pk", "email").first()
+    elif "@" in value:
+        row = User.objects.filter(email=normalize_email(value)).values_list("pk", "email").first()
+    else:
+        return None
+    return (row[0], row[1]) if row else None
+
+
+# --- choices for the page's filter form ---------------------------------------------------
+
+
+def workspace_choices(org: Organization) -> list[tuple[str, str]]:
+    """(ws_ id, label) of every workspace in the org's log: linked, formerly linked, deleted."""
+    linked = {
+        w.public_id: w.name
+        for w in Workspace.objects.filter(organization=org).only("public_id", "name")
+    }
+    former = {
+        p.workspace.public_id: f"{p.workspace.name} (unlinked)"
+        for p in WorkspaceLinkPeriod.objects.filter(organization=org)
+        .exclude(workspace__organization=org)
+        .select_related("workspace")
+    }
+    deleted = {
+        tid: f"{label} (deleted)"
+        for tid, label in AuditEvent.objects.filter(
+            organization=org, action="workspace.deleted"
+        ).values_list("target_id", "workspace_label")
+    }
+    merged = {**deleted, **former, **linked}
+    return sorted(merged.items(), key=lambda kv: kv[1].lower())
+
+
+def member_choices(org: Organization) -> list[tuple[str, str]]:
+    return [
+        (m.public_id, f"{m.user.display_name} <{m.user.email}>")
+        for m in OrgMembership.objects.filter(organization=org)
+        .select_related("user")
+        .order_by("user__full_name", "user__email")
+    ]
+
+
+def action_choices() -> list[tuple[str, str]]:
+    choices = []
+    for cat in CATEGORIES:
+        choices.append((f"{cat}.*", f"All {cat} events"))
+        choices.extend((a, f"  {a}") for a in EVENTS if a.startswith(f"{cat}."))
+    return choices
+
+
+def chain_status(org: Organization) -> ChainVerification | None:
+    """The last scheduled verification of the org's hash chain (None before the first run)."""
+    return ChainVerification.objects.filter(chain_key=org.pk).first()
