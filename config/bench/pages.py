@@ -1,0 +1,310 @@
+"""Page measurements: each page as the org's owner sees it, against a hand-written SQL floor.
+
+For every case: the SQL query count (also on the small control org: equal counts show they do
+not grow with the data), the median page time (Django test client GET, whole stack), the median
+total SQL time of the request and the median time of the hand-written SQL that fetches the
+rows the page shows (the floor). `sql_vs_floor` = page SQL time / floor time.
+
+The floors fetch the displayed rows only, the way one would write them by hand with the same
+indexes; they leave out the per-request overhead (session, user, org and role lookups) and
+anything else the page adds (counts, filter choices), so the ratio charges the page for all of it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from datetime import time as dt_time
+from urllib.parse import urlencode
+
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from config.bench.generate import OrgData
+from config.bench.timing import repeat, sql_log, time_sql
+from members.models import OrgMembership
+
+PAGE_TARGET_MS = 50
+SQL_RATIO_TARGET = 2.0
+
+
+@dataclass
+class Floor:
+    """Hand-written statements whose summed time is the floor of a page."""
+
+    statements: list[tuple[str, list]] = field(default_factory=list)
+
+    def seconds(self, runs: int) -> float:
+        return sum(time_sql(sql, params, runs) for sql, params in self.statements)
+
+
+@dataclass
+class PageCase:
+    group: str
+    name: str
+    url: str
+    control_url: str
+    floor: Floor
+
+
+@dataclass
+class PageResult:
+    group: str
+    name: str
+    url: str
+    status: int
+    queries: int
+    control_queries: int
+    page_ms: float
+    sql_ms: float
+    floor_ms: float
+    sql_vs_floor: float
+    queries_independent: bool = True
+    meets_page_target: bool = True
+    meets_sql_target: bool = True
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+# --- directory --------------------------------------------------------------------------
+
+DIRECTORY_ORDER = {
+    "name": "sort_name {dir}",
+    "email": "u.email {dir}",
+    "role": "m.role {dir}",
+    "workspaces": "workspace_count {dir}",
+    "last_active": "u.last_active_at {dir} NULLS LAST",
+    "joined": "m.joined_at {dir}",
+}
+
+DIRECTORY_SQL = """
+SELECT m.id, m.public_id, m.role, m.joined_at, u.id, u.email, u.full_name, u.last_active_at,
+       lower(coalesce(nullif(u.full_name, ''), u.email)) AS sort_name,
+       (SELECT count(*) FROM workspaces_workspacemembership wm
+          JOIN workspaces_workspace w ON w.id = wm.workspace_id
+         WHERE wm.user_id = m.user_id AND w.organization_id = m.organization_id) AS workspace_count
+FROM members_orgmembership m JOIN members_user u ON u.id = m.user_id
+WHERE m.organization_id = %s {where}
+ORDER BY {order}, sort_name, m.id
+LIMIT 50
+"""
+
+
+def _directory_floor(org_id: int, params: dict, ws_id: int | None) -> Floor:
+    where, args = "", [org_id]
+    if params.get("q"):
+        where += " AND (u.full_name ILIKE %s OR u.email ILIKE %s)"
+        args += [f"%{params['q']}%"] * 2
+    if params.get("role"):
+        where += " AND m.role = %s"
+        args.append({"member": 10, "admin": 20, "owner": 30}[params["role"]])
+    if params.get("workspace"):
+        where += (
+            " AND EXISTS (SELECT 1 FROM workspaces_workspacemembership wm"
+            " WHERE wm.user_id = m.user_id AND wm.workspace_id = %s)"
+        )
+        args.append(ws_id)
+    sort = params.get("sort", "name")
+    desc = sort.startswith("-")
+    order = DIRECTORY_ORDER[sort.lstrip("-")].format(dir="DESC" if desc else "ASC")
+    return Floor([(DIRECTORY_SQL.format(where=where, order=order), args)])
+
+
+def directory_cases(big: OrgData, control: OrgData) -> list[PageCase]:
+    variants = [
+        ("default", {}),
+        ("search", {"q": "mar"}),
+        ("role filter", {"role": "admin"}),
+        ("workspace filter", {"workspace": "{ws}"}),
+        ("sort name desc", {"sort": "-name"}),
+        ("sort email", {"sort": "email"}),
+        ("sort role", {"sort": "-role"}),
+        ("sort workspaces", {"sort": "-workspaces"}),
+        ("sort last active", {"sort": "-last_active"}),
+        ("sort joined", {"sort": "-joined"}),
+    ]
+    cases = []
+    for name, params in variants:
+
+        def url_for(data: OrgData, params=params):
+            ws = data.workspaces[0]
+            p = {
+                k: (v.format(ws=ws.public_id) if isinstance(v, str) else v)
+                for k, v in params.items()
+            }
+            base = reverse("org_members:directory", args=[data.org.slug])
+            return base + ("?" + urlencode(p) if p else ""), p
+
+        url, p = url_for(big)
+        control_url, _ = url_for(control)
+        cases.append(
+            PageCase(
+                "directory",
+                name,
+                url,
+                control_url,
+                _directory_floor(big.org.pk, p, big.workspaces[0].pk),
+            )
+        )
+    return cases
+
+
+# --- audit log --------------------------------------------------------------------------
+
+AUDIT_SQL = """
+SELECT id, public_id, occurred_at, organization_id, workspace_id, workspace_label, actor_type,
+       actor_user_id, actor_token_id, actor_label, action, target_type, target_id, target_label,
+       details, ip, chain_key, seq, prev_hash, hash
+FROM audit_auditevent
+WHERE organization_id = %s {where}
+ORDER BY occurred_at DESC, id DESC
+LIMIT 51
+"""
+
+
+def audit_cases(big: OrgData, control: OrgData) -> list[PageCase]:
+    today = timezone.now().date()
+    since, until = today - timedelta(days=30), today
+
+    def filters(data: OrgData, ws: bool, actor: bool, action: bool, dates: bool):
+        params, where, args = {}, "", [data.org.pk]
+        if ws:
+            params["workspace"] = data.workspaces[0].public_id
+            where += " AND workspace_id = %s"
+            args.append(data.workspaces[0].pk)
+        if actor:
+            admin = data.admins[0]
+            params["actor"] = OrgMembership.objects.get(organization=data.org, user=admin).public_id
+            where += " AND actor_user_id = %s"
+            args.append(admin.pk)
+        if action:
+            params["action"] = "member.*"
+            where += " AND action LIKE %s"
+            args.append("member.%")
+        if dates:
+            params["since"], params["until"] = since.isoformat(), until.isoformat()
+            where += " AND occurred_at >= %s AND occurred_at < %s"
+            args += [_midnight(since), _midnight(until + timedelta(days=1))]
+        base = reverse("audit:log", args=[data.org.slug])
+        return base + ("?" + urlencode(params) if params else ""), Floor(
+            [(AUDIT_SQL.format(where=where), args)]
+        )
+
+    cases = []
+    for combo in itertools.product([False, True], repeat=4):
+        name = "+".join(
+            n for n, on in zip(("ws", "actor", "action", "dates"), combo, strict=True) if on
+        )
+        url, floor = filters(big, *combo)
+        control_url, _ = filters(control, *combo)
+        cases.append(PageCase("audit log", name or "no filter", url, control_url, floor))
+    return cases
+
+
+def _midnight(day):
+    return datetime.combine(day, dt_time.min, tzinfo=UTC)
+
+
+# --- usage ------------------------------------------------------------------------------
+
+USAGE_ROWS_SQL = """
+SELECT u.workspace_id, u.day, u.runs, u.succeeded, u.failed, u.rows_processed, u.bytes_processed
+FROM billing_dailyworkspaceusage u JOIN workspaces_workspace w ON w.id = u.workspace_id
+WHERE w.organization_id = %s AND u.day BETWEEN %s AND %s
+"""
+USAGE_ACTIVE_SQL = """
+SELECT a.workspace_id, count(DISTINCT a.user_id)
+FROM billing_dailyactivemember a JOIN workspaces_workspace w ON w.id = a.workspace_id
+WHERE w.organization_id = %s AND a.day BETWEEN %s AND %s
+GROUP BY a.workspace_id
+"""
+USAGE_RESOURCES_SQL = """
+SELECT w.id, w.public_id, w.name,
+  (SELECT count(*) FROM workspaces_warehouse x WHERE x.workspace_id = w.id),
+  (SELECT count(*) FROM workspaces_datamodel x WHERE x.workspace_id = w.id),
+  (SELECT count(*) FROM workspaces_sync x WHERE x.workspace_id = w.id),
+  (SELECT count(*) FROM workspaces_destination x WHERE x.workspace_id = w.id),
+  (SELECT count(*) FROM workspaces_workspacemembership x WHERE x.workspace_id = w.id)
+FROM workspaces_workspace w WHERE w.organization_id = %s
+"""
+
+
+def usage_cases(big: OrgData, control: OrgData) -> list[PageCase]:
+    today = timezone.now().date()
+    cases = []
+    for days in (30, 365):
+        since = today - timedelta(days=days - 1)
+        params = (
+            {"days": 30} if days == 30 else {"from": since.isoformat(), "to": today.isoformat()}
+        )
+
+        def url_for(data: OrgData, params=params):
+            return reverse("orgs:usage", args=[data.org.slug]) + "?" + urlencode(params)
+
+        floor = Floor(
+            [
+                (USAGE_ROWS_SQL, [big.org.pk, since, today]),
+                (USAGE_ACTIVE_SQL, [big.org.pk, today - timedelta(days=29), today]),
+                (USAGE_RESOURCES_SQL, [big.org.pk]),
+            ]
+        )
+        cases.append(PageCase("usage", f"{days} days", url_for(big), url_for(control), floor))
+    return cases
+
+
+# --- measuring ----------------------------------------------------------------------------
+
+
+def signed_in_client(user) -> Client:
+    client = Client()
+    client.force_login(user, backend="members.backends.EmailBackend")
+    return client
+
+
+def _query_count(client: Client, url: str) -> tuple[int, int]:
+    client.get(url)  # warm (throttled last-active writes, caches)
+    with sql_log() as log:
+        response = client.get(url)
+    return log.count, response.status_code
+
+
+def measure_case(client: Client, case: PageCase, runs: int) -> PageResult:
+    def once():
+        with sql_log() as log:
+            start = time.perf_counter()
+            response = client.get(case.url)
+            elapsed = time.perf_counter() - start
+        return elapsed, log.seconds, log.count, response.status_code
+
+    samples = repeat(once, runs)
+    page = statistics.median(s[0] for s in samples)
+    sql = statistics.median(s[1] for s in samples)
+    queries = statistics.median_high([s[2] for s in samples])
+    status = samples[-1][3]
+    control_queries, _ = _query_count(client, case.control_url)
+    floor = case.floor.seconds(runs)
+    ratio = round(sql / floor, 2) if floor else 0.0
+    return PageResult(
+        group=case.group,
+        name=case.name,
+        url=case.url,
+        status=status,
+        queries=queries,
+        control_queries=control_queries,
+        page_ms=round(page * 1000, 2),
+        sql_ms=round(sql * 1000, 2),
+        floor_ms=round(floor * 1000, 3),
+        sql_vs_floor=ratio,
+        queries_independent=queries == control_queries,
+        meets_page_target=page * 1000 <= PAGE_TARGET_MS,
+        meets_sql_target=ratio <= SQL_RATIO_TARGET,
+    )
+
+
+def all_cases(big: OrgData, control: OrgData) -> list[PageCase]:
+    return directory_cases(big, control) + audit_cases(big, control) + usage_cases(big, control)
