@@ -1,7 +1,8 @@
 """Reading the governance policies an org's workspaces inherit (SPEC §9).
 
-Writes (create/update/delete a policy, audited as governance.*) live in orgs.services.
-Each rule is enforced by the service it governs, which calls one of these readers.
+Writes (set/delete a policy, audited as governance.*) live in orgs.governance_services.
+Each rule is enforced by the service it governs, which calls one of these readers. A workspace
+inherits from its *current* org: after unlinking, nothing applies to it any more.
 """
 
 from __future__ import annotations
@@ -59,3 +60,55 @@ def default_workspace_grant(organization_id: int) -> tuple[list[str], Role] | No
 def requires_two_factor(organization_id: int) -> bool:
     value = policy_value(organization_id, Kind.REQUIRE_TWO_FACTOR) or {}
     return bool(value.get("enabled"))
+
+
+# --- what the pages show ---------------------------------------------------------------------
+
+
+def _two_factor_rule(value: dict) -> str:
+    return (
+        "Required for everyone who uses the workspace." if value.get("enabled") else "Not required."
+    )
+
+
+def policies_for_workspace(workspace) -> list[tuple[str, str]] | None:
+    """The policies the workspace inherits as (title, what it means here), read-only, in one
+    query; None when the workspace is in no organization (nothing is inherited)."""
+    if not workspace.organization_id:
+        return None
+    values = dict(
+        GovernancePolicy.objects.filter(organization_id=workspace.organization_id).values_list(
+            "kind", "value"
+        )
+    )
+    role = max(Role.ADMIN, Role((values.get(Kind.SYNC_MIN_ROLE) or {}).get("role", Role.ADMIN)))
+    domains = (values.get(Kind.ALLOWED_EMAIL_DOMAINS) or {}).get("domains") or []
+    grant = values.get(Kind.DEFAULT_WORKSPACE_GRANT) or {}
+    granted_here = workspace.public_id in (grant.get("workspaces") or [])
+    return [
+        (
+            "Syncs and destinations",
+            f"Creating, changing or deleting them needs the {role.label} role or higher.",
+        ),
+        (
+            "Invitations",
+            ("Only addresses at " + ", ".join(domains) + ".") if domains else "Any email domain.",
+        ),
+        (
+            "Default access",
+            f"New organization members get {Role(grant.get('role', Role.MEMBER)).label} access here."
+            if granted_here
+            else "New organization members get no access here.",
+        ),
+        ("Two-factor sign-in", _two_factor_rule(values.get(Kind.REQUIRE_TWO_FACTOR) or {})),
+    ]
+
+
+def policies_for_org(organization) -> dict[str, GovernancePolicy]:
+    """The org's policies by kind (with who last changed them), for the governance page."""
+    return {
+        p.kind: p
+        for p in GovernancePolicy.objects.filter(organization=organization).select_related(
+            "updated_by"
+        )
+    }
