@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models import CharField, Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Lower, NullIf
 
 from audit.models import AuditEvent
@@ -86,7 +86,11 @@ def directory_members(org: Organization, query: DirectoryQuery):
         .select_related("user")
         .annotate(
             workspace_count=_workspace_count(),
-            sort_name=Lower(Coalesce(NullIf("user__full_name", Value("")), "user__email")),
+            sort_name=Lower(
+                Coalesce(
+                    NullIf("user__full_name", Value("")), "user__email", output_field=CharField()
+                )
+            ),
         )
     )
     if query.q:

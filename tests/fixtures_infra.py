@@ -131,9 +131,10 @@ def celery_app(settings):
         yield app
 
 
-@pytest.fixture
-def celery_worker(celery_app):
-    """A real Celery worker (celery.contrib.testing) consuming from REDIS_URL in a thread."""
+@contextmanager
+def running_worker(app):
+    """A real Celery worker (celery.contrib.testing) consuming from the app's broker in a
+    thread, for the duration of the block."""
     from celery.contrib.testing.worker import start_worker
     from celery.signals import task_postrun
     from django.db import connections
@@ -146,7 +147,7 @@ def celery_worker(celery_app):
     task_postrun.connect(close_db, weak=False)
     try:
         with start_worker(
-            celery_app,
+            app,
             pool="solo",
             concurrency=1,
             perform_ping_check=False,
@@ -156,6 +157,13 @@ def celery_worker(celery_app):
             yield worker
     finally:
         task_postrun.disconnect(close_db)
+
+
+@pytest.fixture
+def celery_worker(celery_app):
+    """A real Celery worker consuming from REDIS_URL in a thread, for the whole test."""
+    with running_worker(celery_app) as worker:
+        yield worker
 
 
 def wait_until(predicate, timeout: float = 20.0, interval: float = 0.05):
