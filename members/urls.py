@@ -1,6 +1,6 @@
 from django.urls import path
 
-from members import invite_views, token_views, views
+from members import invite_views, token_views, two_factor_views, views
 
 app_name = "members"
 
@@ -33,4 +33,12 @@ urlpatterns = [
         token_views.token_revoke_view,
         name="token_revoke",
     ),
+    path("account/two-factor/", two_factor_views.manage, name="two_factor"),
+    path(
+        "account/two-factor/recovery-codes/",
+        two_factor_views.recovery_codes,
+        name="two_factor_recovery_codes",
+    ),
+    path("account/two-factor/disable/", two_factor_views.disable, name="two_factor_disable"),
+    path("signin/verify/", two_factor_views.verify, name="two_factor_verify"),
 ]

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 
 from config.errors import RateLimited
 from config.middleware import client_ip
+from members import two_factor
 from members.accounts import account_signup
 from members.auth import check_signin_allowed, clear_signin_failures, note_signin_failure
 from members.forms import SignInForm, SignUpForm
@@ -40,8 +41,7 @@ def signin(request):
                 form.add_error(None, "That email and password do not match an account.")
             else:
                 clear_signin_failures(email, ip)
-                login(request, user)
-                return redirect(_next_url(request))
+                return two_factor.signin_complete(request, user, _next_url(request))
     return render(
         request,
         "members/signin.html",

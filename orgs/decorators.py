@@ -4,6 +4,7 @@ import functools
 
 from django.contrib.auth.decorators import login_required
 
+from members import two_factor
 from orgs.permissions import OrgCapability, require_org
 from orgs.selectors import org_for_viewer
 
@@ -18,6 +19,8 @@ def org_view(capability: OrgCapability = OrgCapability.VIEW):
             org, role = org_for_viewer(request.user, slug=org_slug)
             require_org(role, capability)
             request.org, request.org_role = org, role
+            if (enrol := two_factor.enforce(request, org.pk)) is not None:
+                return enrol  # the org requires two-factor sign-in and the user has none
             return view(request, *args, **kwargs)
 
         return wrapper

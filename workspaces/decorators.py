@@ -4,6 +4,7 @@ import functools
 
 from django.contrib.auth.decorators import login_required
 
+from members import two_factor
 from workspaces.permissions import WorkspaceCapability, require_workspace
 from workspaces.selectors import workspace_for_viewer
 
@@ -18,6 +19,8 @@ def workspace_view(capability: WorkspaceCapability = WorkspaceCapability.VIEW):
             workspace, role = workspace_for_viewer(request.user, ws_slug)
             require_workspace(role, workspace, capability)
             request.workspace, request.workspace_role = workspace, role
+            if (enrol := two_factor.enforce(request, workspace.organization_id)) is not None:
+                return enrol  # the org requires two-factor sign-in and the user has none
             if request.session.get("current_workspace") != workspace.slug:
                 request.session["current_workspace"] = workspace.slug
             return view(request, *args, **kwargs)
