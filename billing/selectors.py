@@ -1,0 +1,361 @@
+"""Usage reads for an organization: the one report behind the Usage page and the usage API.
+
+Figures come only from the daily roll-ups (DailyWorkspaceUsage, DailyActiveMember) and resource
+counts — never from raw sync runs — in a fixed number of queries whatever the range or the
+number of workspaces. A workspace counts for the org only on the days it was linked to it: a
+day counts when the workspace was linked at any time that day (UTC), per WorkspaceLinkPeriod,
+so workspaces linked for part of the range (including ones unlinked since) are included.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from django.db.models import Count, Exists, OuterRef, Q, Sum
+from django.utils import timezone
+
+from billing.models import DailyActiveMember, DailyWorkspaceUsage
+from config.errors import ValidationFailed
+from orgs.models import Organization, WorkspaceLinkPeriod
+from orgs.selectors import linked_workspaces
+
+MAX_RANGE_DAYS = 366
+ACTIVE_WINDOW_DAYS = 30
+
+
+def _rate(succeeded: int, runs: int) -> float | None:
+    return round(succeeded / runs, 4) if runs else None
+
+
+@dataclass
+class DayUsage:
+    day: date
+    runs: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    rows_processed: int = 0
+    bytes_processed: int = 0
+
+    @property
+    def success_rate(self) -> float | None:
+        return _rate(self.succeeded, self.runs)
+
+    def add(self, other: DayUsage) -> None:
+        self.runs += other.runs
+        self.succeeded += other.succeeded
+        self.failed += other.failed
+        self.rows_processed += other.rows_processed
+        self.bytes_processed += other.bytes_processed
+
+    def as_dict(self) -> dict:
+        return {
+            "day": self.day.isoformat(),
+            "runs": self.runs,
+            "succeeded": self.succeeded,
+            "failed": self.failed,
+            "success_rate": self.success_rate,
+            "rows_processed": self.rows_processed,
+            "bytes_processed": self.bytes_processed,
+        }
+
+
+@dataclass
+class LinkSpan:
+    """A stretch of days the workspace was linked to the org (unlinked_on None: still linked)."""
+
+    linked_on: date
+    unlinked_on: date | None
+
+    def as_dict(self) -> dict:
+        return {
+            "linked_on": self.linked_on.isoformat(),
+            "unlinked_on": self.unlinked_on.isoformat() if self.unlinked_on else None,
+        }
+
+
+@dataclass
+class WorkspaceUsage:
+    workspace_id: str
+    name: str
+    linked_now: bool
+    linked_days: int = 0  # days of the range on which it counted for the org
+    periods: list[LinkSpan] = field(default_factory=list)
+    # Current resource counts (only for workspaces linked now; history is not kept for these).
+    warehouses: int = 0
+    models: int = 0
+    syncs: int = 0
+    destinations: int = 0
+    members: int = 0
+    active_members: int = 0
+    runs: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    rows_processed: int = 0
+    bytes_processed: int = 0
+    daily: list[DayUsage] = field(default_factory=list)
+
+    @property
+    def success_rate(self) -> float | None:
+        return _rate(self.succeeded, self.runs)
+
+    def as_dict(self) -> dict:
+        return {
+            "workspace_id": self.workspace_id,
+            "name": self.name,
+            "linked_now": self.linked_now,
+            "linked_days": self.linked_days,
+            "link_periods": [p.as_dict() for p in self.periods],
+            "warehouses": self.warehouses,
+            "models": self.models,
+            "syncs": self.syncs,
+            "destinations": self.destinations,
+            "members": self.members,
+            "active_members": self.active_members,
+            "runs": self.runs,
+            "succeeded": self.succeeded,
+            "failed": self.failed,
+            "success_rate": self.success_rate,
+            "rows_processed": self.rows_processed,
+            "bytes_processed": self.bytes_processed,
+            "daily": [d.as_dict() for d in self.daily],
+        }
+
+
+@dataclass
+class UsageTotals:
+    workspaces: int = 0  # linked now
+    warehouses: int = 0
+    models: int = 0
+    syncs: int = 0
+    destinations: int = 0
+    active_members: int = 0  # distinct people, across workspaces
+    runs: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    rows_processed: int = 0
+    bytes_processed: int = 0
+
+    @property
+    def success_rate(self) -> float | None:
+        return _rate(self.succeeded, self.runs)
+
+    def as_dict(self) -> dict:
+        return {
+            "workspaces": self.workspaces,
+            "warehouses": self.warehouses,
+            "models": self.models,
+            "syncs": self.syncs,
+            "destinations": self.destinations,
+            "active_members": self.active_members,
+            "runs": self.runs,
+            "succeeded": self.succeeded,
+            "failed": self.failed,
+            "success_rate": self.success_rate,
+            "rows_processed": self.rows_processed,
+            "bytes_processed": self.bytes_processed,
+        }
+
+
+@dataclass
+class UsageReport:
+    organization_id: str
+    since: date
+    until: date
+    active_since: date  # active members are counted from here to active_until
+    active_until: date
+    totals: UsageTotals
+    workspaces: list[WorkspaceUsage]
+    daily: list[DayUsage]  # the org's totals per day, every day of the range
+
+    @property
+    def days(self) -> int:
+        return (self.until - self.since).days + 1
+
+    @property
+    def has_runs(self) -> bool:
+        return self.totals.runs > 0
+
+    @property
+    def partially_linked(self) -> list[WorkspaceUsage]:
+        """Workspaces that counted for only some days of the range."""
+        return [w for w in self.workspaces if 0 < w.linked_days < self.days]
+
+    def as_dict(self) -> dict:
+        return {
+            "organization_id": self.organization_id,
+            "from": self.since.isoformat(),
+            "to": self.until.isoformat(),
+            "active_members_from": self.active_since.isoformat(),
+            "active_members_to": self.active_until.isoformat(),
+            "totals": self.totals.as_dict(),
+            "workspaces": [w.as_dict() for w in self.workspaces],
+            "daily": [d.as_dict() for d in self.daily],
+        }
+
+
+def clean_usage_range(since: date | None, until: date | None) -> tuple[date, date]:
+    """Both dates given, from ≤ to, at most MAX_RANGE_DAYS days; else ValidationFailed."""
+    errors = {}
+    if since is None:
+        errors["from"] = "Give a start date (YYYY-MM-DD)."
+    if until is None:
+        errors["to"] = "Give an end date (YYYY-MM-DD)."
+    if not errors and since > until:
+        errors["to"] = "The end date must be on or after the start date."
+    if not errors and (until - since).days + 1 > MAX_RANGE_DAYS:
+        errors["to"] = f"Choose a range of at most {MAX_RANGE_DAYS} days."
+    if errors:
+        raise ValidationFailed("Please correct the date range.", fields=errors)
+    return since, until
+
+
+def _linked_that_day(org: Organization) -> Exists:
+    """For a row with `workspace` and `day`: was that workspace linked to the org that day?"""
+    return Exists(
+        WorkspaceLinkPeriod.objects.filter(
+            organization=org,
+            workspace=OuterRef("workspace"),
+            linked_at__date__lte=OuterRef("day"),
+        ).filter(Q(unlinked_at__isnull=True) | Q(unlinked_at__date__gte=OuterRef("day")))
+    )
+
+
+def _linked_days_in_range(periods: list[LinkSpan], since: date, until: date) -> int:
+    days: set[date] = set()
+    for p in periods:
+        first = max(p.linked_on, since)
+        last = min(p.unlinked_on or until, until)
+        days.update(first + timedelta(n) for n in range((last - first).days + 1))
+    return len(days)
+
+
+def usage_for(org: Organization, *, since: date, until: date) -> UsageReport:
+    """The org's usage from `since` to `until` (inclusive), overall, per workspace and per day.
+
+    Five queries, whatever the range or the number of workspaces. The caller checks that the
+    viewer may see usage (OrgCapability.VIEW_USAGE_AUDIT).
+    """
+    since, until = clean_usage_range(since, until)
+    today = timezone.now().date()
+    active_since = today - timedelta(days=ACTIVE_WINDOW_DAYS - 1)
+    range_days = [since + timedelta(n) for n in range((until - since).days + 1)]
+
+    # 1. Link periods that overlap the range: also brings in workspaces unlinked since.
+    periods = (
+        WorkspaceLinkPeriod.objects.filter(organization=org, linked_at__date__lte=until)
+        .filter(Q(unlinked_at__isnull=True) | Q(unlinked_at__date__gte=since))
+        .select_related("workspace")
+        .order_by("linked_at")
+    )
+    # 2. Workspaces linked now, with their current resource and member counts.
+    current = list(linked_workspaces(org))
+
+    by_pk: dict[int, WorkspaceUsage] = {}
+    for w in current:
+        by_pk[w.pk] = WorkspaceUsage(
+            workspace_id=w.public_id,
+            name=w.name,
+            linked_now=True,
+            warehouses=w.warehouse_count,
+            models=w.model_count,
+            syncs=w.sync_count,
+            destinations=w.destination_count,
+            members=w.member_count,
+        )
+    for p in periods:
+        ws = by_pk.get(p.workspace_id)
+        if ws is None:
+            ws = by_pk[p.workspace_id] = WorkspaceUsage(
+                workspace_id=p.workspace.public_id, name=p.workspace.name, linked_now=False
+            )
+        ws.periods.append(
+            LinkSpan(
+                linked_on=timezone.localdate(p.linked_at),
+                unlinked_on=timezone.localdate(p.unlinked_at) if p.unlinked_at else None,
+            )
+        )
+    for ws in by_pk.values():
+        ws.linked_days = _linked_days_in_range(ws.periods, since, until)
+        ws.daily = [DayUsage(day=d) for d in range_days]
+    daily = [DayUsage(day=d) for d in range_days]
+
+    # 3. The daily roll-up rows of the range, on days the workspace was linked to this org.
+    rows = (
+        DailyWorkspaceUsage.objects.filter(day__gte=since, day__lte=until)
+        .filter(_linked_that_day(org))
+        .values_list(
+            "workspace_id",
+            "day",
+            "runs",
+            "succeeded",
+            "failed",
+            "rows_processed",
+            "bytes_processed",
+        )
+    )
+    for ws_pk, day, runs, succeeded, failed, rows_processed, bytes_processed in rows:
+        ws = by_pk.get(ws_pk)
+        if ws is None:  # linked that day, so its period is in (1); defensive only
+            continue
+        usage = DayUsage(day, runs, succeeded, failed, rows_processed, bytes_processed)
+        index = (day - since).days
+        ws.daily[index].add(usage)
+        daily[index].add(usage)
+        ws.runs += runs
+        ws.succeeded += succeeded
+        ws.failed += failed
+        ws.rows_processed += rows_processed
+        ws.bytes_processed += bytes_processed
+
+    # 4 and 5. Distinct people active in the last 30 days (on days linked to this org),
+    # per workspace and across the org.
+    active = DailyActiveMember.objects.filter(day__gte=active_since, day__lte=today).filter(
+        _linked_that_day(org)
+    )
+    for ws_pk, n in (
+        active.order_by().values("workspace").annotate(n=Count("user", distinct=True))
+    ).values_list("workspace", "n"):
+        if ws_pk in by_pk:
+            by_pk[ws_pk].active_members = n
+    active_people = active.aggregate(n=Count("user", distinct=True))["n"] or 0
+
+    workspaces = sorted(by_pk.values(), key=lambda w: (not w.linked_now, w.name.lower()))
+    linked = [w for w in workspaces if w.linked_now]
+    totals = UsageTotals(
+        workspaces=len(linked),
+        warehouses=sum(w.warehouses for w in linked),
+        models=sum(w.models for w in linked),
+        syncs=sum(w.syncs for w in linked),
+        destinations=sum(w.destinations for w in linked),
+        active_members=active_people,
+        runs=sum(w.runs for w in workspaces),
+        succeeded=sum(w.succeeded for w in workspaces),
+        failed=sum(w.failed for w in workspaces),
+        rows_processed=sum(w.rows_processed for w in workspaces),
+        bytes_processed=sum(w.bytes_processed for w in workspaces),
+    )
+    return UsageReport(
+        organization_id=org.public_id,
+        since=since,
+        until=until,
+        active_since=active_since,
+        active_until=today,
+        totals=totals,
+        workspaces=workspaces,
+        daily=daily,
+    )
+
+
+def rows_synced_this_month(org: Organization, *, today: date | None = None) -> int:
+    """Rows processed by the org's workspaces this calendar month (UTC), on their linked days.
+
+    Read from the roll-ups, so it trails the raw runs by at most one roll-up interval.
+    """
+    today = today or timezone.now().date()
+    total = (
+        DailyWorkspaceUsage.objects.filter(day__gte=today.replace(day=1), day__lte=today)
+        .filter(_linked_that_day(org))
+        .aggregate(n=Sum("rows_processed"))["n"]
+    )
+    return total or 0

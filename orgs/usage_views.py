@@ -1,0 +1,158 @@
+"""Organization › Usage (owners and admins): roll-up figures across linked workspaces, as SVG
+charts with their numbers in tables. The report region is swapped by HTMX when the range changes.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from django import forms
+from django.shortcuts import render
+from django.utils import timezone
+
+from billing import charts
+from billing.selectors import MAX_RANGE_DAYS, UsageReport, clean_usage_range, usage_for
+from config.errors import ValidationFailed
+from orgs.decorators import org_view
+from orgs.permissions import OrgCapability
+
+PRESET_DAYS = (7, 30, 90)
+DEFAULT_DAYS = 30
+
+
+class UsageRangeForm(forms.Form):
+    """?days=7|30|90, or a custom ?from=YYYY-MM-DD&to=YYYY-MM-DD (the API's parameter names)."""
+
+    days = forms.TypedChoiceField(
+        choices=[(d, f"Last {d} days") for d in PRESET_DAYS], coerce=int, required=False
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # "from" is a Python keyword, so these two are declared here.
+        self.fields["from"] = forms.DateField(
+            required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+        )
+        self.fields["to"] = forms.DateField(
+            required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
+        )
+
+    def clean(self):
+        data = super().clean()
+        since, until = data.get("from"), data.get("to")
+        custom = any(self.data.get(k) for k in ("from", "to"))
+        if custom and not self.errors:
+            try:
+                data["range"] = clean_usage_range(since, until)
+            except ValidationFailed as exc:
+                for name, message in exc.fields.items():
+                    self.add_error(name, message)
+        elif not custom:
+            data["range"] = preset_range(data.get("days") or DEFAULT_DAYS)
+        return data
+
+    def date_range(self) -> tuple[date, date]:
+        """The chosen range, or the default one when the input is missing or invalid."""
+        if self.is_bound and self.is_valid():
+            return self.cleaned_data["range"]
+        return preset_range(DEFAULT_DAYS)
+
+    @property
+    def custom(self) -> bool:
+        return any(self.data.get(k) for k in ("from", "to"))
+
+    def selected_days(self) -> int | None:
+        """The preset shown as selected (None for a custom range)."""
+        if self.custom:
+            return None
+        if self.is_bound and self.is_valid():
+            return self.cleaned_data.get("days") or DEFAULT_DAYS
+        return DEFAULT_DAYS
+
+
+def preset_range(days: int) -> tuple[date, date]:
+    today = timezone.now().date()
+    return today - timedelta(days=days - 1), today
+
+
+def _day_label(d: date) -> str:
+    return f"{d:%b} {d.day}"
+
+
+def _charts(report: UsageReport) -> dict:
+    period = f"{report.since:%d %b %Y} to {report.until:%d %b %Y}"
+    ws = report.workspaces
+    return {
+        "runs": charts.stacked_bars(
+            chart_id="chart-runs",
+            title="Sync runs per day",
+            description=f"Succeeded and failed sync runs per day across workspaces, {period}.",
+            labels=[_day_label(d.day) for d in report.daily],
+            series=[
+                charts.Series(
+                    "Succeeded", [d.succeeded for d in report.daily], charts.SUCCEEDED_COLOR
+                ),
+                charts.Series("Failed", [d.failed for d in report.daily], charts.FAILED_COLOR),
+            ],
+            empty_message="No sync runs in this range.",
+        ),
+        "rows": charts.horizontal_bars(
+            chart_id="chart-rows",
+            title="Rows processed per workspace",
+            description=f"Rows processed by each workspace's sync runs, {period}.",
+            items=[(w.name, w.rows_processed) for w in ws],
+            width=460,
+            empty_message="No rows processed in this range.",
+        ),
+        "bytes": charts.horizontal_bars(
+            chart_id="chart-bytes",
+            title="Data processed per workspace",
+            description=f"Bytes processed by each workspace's sync runs, {period}.",
+            items=[(w.name, w.bytes_processed) for w in ws],
+            width=460,
+            format_value=charts.human_bytes,
+            color="#5f3dc4",
+            empty_message="No data processed in this range.",
+        ),
+        "active": charts.horizontal_bars(
+            chart_id="chart-active",
+            title="Active members per workspace",
+            description="People active in each workspace in the last 30 days.",
+            items=[(w.name, w.active_members) for w in ws],
+            color="#1971c2",
+            empty_message="Nobody was active in the last 30 days.",
+        ),
+    }
+
+
+@org_view(OrgCapability.VIEW_USAGE_AUDIT)
+def usage(request):
+    form = UsageRangeForm(request.GET or None)
+    since, until = form.date_range()
+    report = usage_for(request.org, since=since, until=until)
+    workspace_rows = [
+        (
+            w,
+            charts.sparkline(
+                chart_id=f"spark-{w.workspace_id}",
+                title=f"Sync runs per day in {w.name}",
+                values=[d.runs for d in w.daily],
+            ),
+        )
+        for w in report.workspaces
+    ]
+    # Runs per day per workspace, for the table under the runs chart.
+    matrix = [(day, [w.daily[i] for w in report.workspaces]) for i, day in enumerate(report.daily)]
+    context = {
+        "org": request.org,
+        "form": form,
+        "report": report,
+        "charts": _charts(report),
+        "workspace_rows": workspace_rows,
+        "matrix": matrix,
+        "presets": PRESET_DAYS,
+        "selected_days": form.selected_days(),
+        "max_range_days": MAX_RANGE_DAYS,
+    }
+    template = "orgs/usage.html#report" if request.htmx else "orgs/usage.html"
+    return render(request, template, context)

@@ -1,0 +1,384 @@
+"""Organization › Usage: the report selector and the page (permissions, ranges, charts, queries)."""
+
+import json
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from billing.models import DailyActiveMember, DailyWorkspaceUsage
+from billing.rollups import rollup_usage
+from billing.selectors import rows_synced_this_month, usage_for
+from config.errors import ValidationFailed
+from config.roles import Role
+from orgs.models import WorkspaceLinkPeriod
+from orgs.services import org_create
+from tests.factories import (
+    SyncFactory,
+    UserFactory,
+    WorkspaceFactory,
+    add_to_org,
+)
+from workspaces.models import SyncRun
+
+pytestmark = pytest.mark.django_db
+
+
+def today():
+    return timezone.now().date()
+
+
+def midnight(day):
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+@pytest.fixture
+def org_setup(org_setup):
+    """The shared setup, with Production and Staging linked since long before any range."""
+    WorkspaceLinkPeriod.objects.filter(organization=org_setup.org).update(
+        linked_at=timezone.now() - timedelta(days=400)
+    )
+    return org_setup
+
+
+def usage_row(ws, day, runs=10, succeeded=8, rows=1000, bytes_=2048):
+    return DailyWorkspaceUsage(
+        workspace=ws,
+        day=day,
+        runs=runs,
+        succeeded=succeeded,
+        failed=runs - succeeded,
+        rows_processed=rows,
+        bytes_processed=bytes_,
+    )
+
+
+def org_with_workspaces(owner, n, *, days=90, seed=0):
+    """An org owned by `owner` with n linked workspaces, each with a sync, usage every day
+    of the last `days` days and a couple of active people (test data, built in bulk)."""
+    rng = random.Random(seed)
+    org = org_create(actor=owner, name=f"Org {n} {seed}")
+    start = midnight(today() - timedelta(days=days + 5))
+    workspaces = [WorkspaceFactory(organization=org, linked_at=start) for _ in range(n)]
+    WorkspaceLinkPeriod.objects.bulk_create(
+        WorkspaceLinkPeriod(organization=org, workspace=w, linked_at=start) for w in workspaces
+    )
+    people = [UserFactory() for _ in range(3)]
+    rows, active = [], []
+    for w in workspaces:
+        SyncFactory(workspace=w)
+        for d in range(days):
+            day = today() - timedelta(days=d)
+            runs = rng.randint(0, 20)
+            rows.append(usage_row(w, day, runs=runs, succeeded=rng.randint(0, runs)))
+        for p in people[:2]:
+            active.append(DailyActiveMember(workspace=w, user=p, day=today()))
+    DailyWorkspaceUsage.objects.bulk_create(rows)
+    DailyActiveMember.objects.bulk_create(active)
+    return org
+
+
+# --- The selector -------------------------------------------------------------------------
+
+
+def test_report_totals_per_workspace_and_per_day(org_setup):
+    s = org_setup
+    SyncFactory(workspace=s.ws_a)
+    SyncFactory(workspace=s.ws_a)
+    SyncFactory(workspace=s.ws_b)
+    d1, d2 = today() - timedelta(days=1), today()
+    DailyWorkspaceUsage.objects.bulk_create(
+        [
+            usage_row(s.ws_a, d1, runs=10, succeeded=9, rows=100, bytes_=1000),
+            usage_row(s.ws_a, d2, runs=5, succeeded=5, rows=50, bytes_=500),
+            usage_row(s.ws_b, d2, runs=4, succeeded=1, rows=7, bytes_=70),
+        ]
+    )
+    DailyActiveMember.objects.bulk_create(
+        [
+            DailyActiveMember(workspace=s.ws_a, user=s.admin, day=d1),
+            DailyActiveMember(workspace=s.ws_a, user=s.admin, day=d2),
+            DailyActiveMember(workspace=s.ws_a, user=s.owner, day=d2),
+            DailyActiveMember(workspace=s.ws_b, user=s.owner, day=d2),
+            DailyActiveMember(workspace=s.ws_b, user=s.member, day=today() - timedelta(days=45)),
+        ]
+    )
+    report = usage_for(s.org, since=today() - timedelta(days=6), until=today())
+    by_name = {w.name: w for w in report.workspaces}
+    a, b = by_name["Production"], by_name["Staging"]
+    assert (a.runs, a.succeeded, a.failed, a.rows_processed, a.bytes_processed) == (
+        15,
+        14,
+        1,
+        150,
+        1500,
+    )
+    assert (b.runs, b.success_rate) == (4, 0.25)
+    assert (a.syncs, a.models, a.destinations, a.warehouses) == (2, 2, 2, 2)
+    assert report.totals.syncs == 3 and report.totals.warehouses == 3
+    assert (a.active_members, b.active_members) == (2, 1)  # 45 days ago is outside 30 days
+    assert report.totals.active_members == 2  # the owner counted once across workspaces
+    assert report.totals.runs == 19 and report.totals.success_rate == round(15 / 19, 4)
+    assert len(report.daily) == 7
+    assert report.daily[-1].runs == 9 and report.daily[-2].runs == 10
+    assert [d.runs for d in a.daily][-2:] == [10, 5]
+    json.dumps(report.as_dict())  # JSON-serialisable as is, for the API
+
+
+def test_report_matches_rollup_of_raw_runs(org_setup):
+    """End to end: runs → roll-up → report, equal to summing the raw runs in range."""
+    s = org_setup
+    rng = random.Random(42)
+    syncs = [SyncFactory(workspace=s.ws_a), SyncFactory(workspace=s.ws_b)]
+    now = timezone.now()
+    runs = []
+    for _ in range(300):
+        sync = rng.choice(syncs)
+        finished = now - timedelta(seconds=rng.randint(0, 20 * 86400))
+        runs.append(
+            SyncRun(
+                sync=sync,
+                workspace_id=sync.workspace_id,
+                started_at=finished,
+                finished_at=finished,
+                status=rng.choice(["succeeded", "failed"]),
+                rows_processed=rng.randint(0, 1000),
+                bytes_processed=rng.randint(0, 10**6),
+            )
+        )
+    SyncRun.objects.bulk_create(runs)
+    rollup_usage()
+    since = today() - timedelta(days=9)
+    report = usage_for(s.org, since=since, until=today())
+    in_range = [r for r in runs if r.finished_at.date() >= since]
+    assert report.totals.runs == len(in_range)
+    assert report.totals.rows_processed == sum(r.rows_processed for r in in_range)
+    assert report.totals.succeeded == sum(r.status == "succeeded" for r in in_range)
+
+
+def test_partially_linked_workspaces_count_only_their_linked_days(org_setup, owner):
+    s = org_setup
+    since = today() - timedelta(days=6)
+    # Staging was linked three days ago (its link period says so).
+    WorkspaceLinkPeriod.objects.filter(workspace=s.ws_b).update(
+        linked_at=midnight(today() - timedelta(days=3)) + timedelta(hours=15)
+    )
+    # A workspace linked 10 → 5 days ago, unlinked now.
+    gone = WorkspaceFactory(name="Old Analytics")
+    WorkspaceLinkPeriod.objects.create(
+        organization=s.org,
+        workspace=gone,
+        linked_at=midnight(today() - timedelta(days=10)),
+        unlinked_at=midnight(today() - timedelta(days=5)) + timedelta(hours=9),
+    )
+    # Another org's workspace never counts.
+    other = WorkspaceFactory(name="Someone else's")
+    other_org = org_create(actor=UserFactory(), name="Other")
+    WorkspaceLinkPeriod.objects.create(
+        organization=other_org, workspace=other, linked_at=midnight(today() - timedelta(days=30))
+    )
+    DailyWorkspaceUsage.objects.bulk_create(
+        usage_row(ws, today() - timedelta(days=d), runs=1, succeeded=1, rows=10)
+        for ws in (s.ws_a, s.ws_b, gone, other)
+        for d in range(12)
+    )
+    report = usage_for(s.org, since=since, until=today())
+    by_name = {w.name: w for w in report.workspaces}
+    assert "Someone else's" not in by_name
+    assert (by_name["Production"].runs, by_name["Production"].linked_days) == (7, 7)
+    assert (by_name["Staging"].runs, by_name["Staging"].linked_days) == (4, 4)
+    old = by_name["Old Analytics"]
+    assert (old.runs, old.linked_days, old.linked_now) == (2, 2, False)  # days −6 and −5
+    assert old.syncs == 0
+    assert report.totals.runs == 13 and report.totals.workspaces == 2
+    assert {w.name for w in report.partially_linked} == {"Staging", "Old Analytics"}
+
+    page = _login_get(s, owner, "?days=7")
+    assert 'data-testid="partial-note"' in page
+    assert "Old Analytics" in page and "unlinked" in page
+
+
+def test_rows_synced_this_month(org_setup):
+    s = org_setup
+    first = today().replace(day=1)
+    DailyWorkspaceUsage.objects.bulk_create(
+        [
+            usage_row(s.ws_a, today(), rows=1_000),
+            usage_row(s.ws_b, first, rows=250),
+            usage_row(s.ws_a, first - timedelta(days=1), rows=99_999),  # last month
+        ]
+    )
+    assert rows_synced_this_month(s.org) == 1_250
+    empty = org_create(actor=s.owner, name="Empty")
+    assert rows_synced_this_month(empty) == 0
+
+
+def test_range_is_validated():
+    with pytest.raises(ValidationFailed) as exc:
+        usage_for(None, since=today(), until=today() - timedelta(days=1))
+    assert "to" in exc.value.fields
+    with pytest.raises(ValidationFailed):
+        usage_for(None, since=today() - timedelta(days=400), until=today())
+
+
+def test_query_count_is_fixed(owner, django_assert_num_queries):
+    small = org_with_workspaces(owner, 2, days=7)
+    large = org_with_workspaces(owner, 20, days=90, seed=1)
+    for org, days in ((small, 7), (small, 90), (large, 7), (large, 90)):
+        with django_assert_num_queries(5):
+            report = usage_for(org, since=today() - timedelta(days=days - 1), until=today())
+        assert len(report.daily) == days
+
+
+# --- The page -----------------------------------------------------------------------------
+
+
+def _url(org, query=""):
+    return reverse("orgs:usage", args=[org.slug]) + query
+
+
+def _login_get(s, user, query=""):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user, backend="members.backends.EmailBackend")
+    response = client.get(_url(s.org, query))
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_owner_and_admin_see_the_page(org_setup, login):
+    s = org_setup
+    DailyWorkspaceUsage.objects.bulk_create(
+        [usage_row(s.ws_a, today(), runs=12, succeeded=9, rows=2_500_000, bytes_=3 * 1024**3)]
+    )
+    for user in (s.owner, s.admin):
+        response = login(user).get(_url(s.org))
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert 'role="img"' in html and "<title" in html
+        assert "Sync runs per day" in html
+        assert "2.5M" in html and "3.0 GB" in html  # humanised
+        assert 'title="2500000 rows"' in html  # exact figure kept
+        assert ">Usage</a>" in html  # the tab
+
+
+def test_member_gets_403_and_stranger_404(org_setup, login):
+    s = org_setup
+    response = login(s.member).get(_url(s.org))
+    assert response.status_code == 403
+    assert "admin" in response.content.decode().lower()
+    response = login(s.stranger).get(_url(s.org))
+    assert response.status_code == 404
+
+
+def test_other_org_slug_is_404_for_an_admin_of_another_org(org_setup, login):
+    s = org_setup
+    elsewhere = org_create(actor=s.stranger, name="Elsewhere")
+    assert login(s.admin).get(_url(elsewhere)).status_code == 404
+
+
+def test_member_does_not_see_the_usage_tab(org_setup, login):
+    s = org_setup
+    html = login(s.member).get(reverse("orgs:overview", args=[s.org.slug])).content.decode()
+    assert reverse("orgs:usage", args=[s.org.slug]) not in html
+
+
+def test_empty_org_renders_and_says_so(owner, login):
+    org = org_create(actor=owner, name="Empty Co")
+    response = login(owner).get(_url(org, "?days=90"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.count("<svg") >= 4 and 'role="img"' in html
+    assert "no linked workspaces" in html
+    assert "No sync runs in this range." in html
+
+
+def test_linked_workspaces_without_runs_say_so(org_setup, login):
+    html = login(org_setup.owner).get(_url(org_setup.org)).content.decode()
+    assert "No sync runs in this range." in html
+
+
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        ("?from=2024-02-30&to=2024-03-01", "Enter a valid date"),
+        ("?from=2024-03-05&to=2024-03-01", "on or after the start date"),
+        ("?from=2020-01-01&to=2024-01-01", "at most 366 days"),
+        ("?from=2024-03-01", "Give an end date"),
+        ("?days=12", "Select a valid choice"),
+    ],
+)
+def test_bad_ranges_show_a_form_error_and_the_default_range(org_setup, login, query, message):
+    response = login(org_setup.owner).get(_url(org_setup.org, query))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert message in html
+    assert "Showing the last 30 days instead" in html
+    assert "(30 days), UTC" in html
+
+
+def test_custom_range_and_presets(org_setup, login):
+    s = org_setup
+    client = login(s.owner)
+    html = client.get(_url(s.org, "?from=2024-03-01&to=2024-03-10")).content.decode()
+    assert "1 Mar 2024 – 10 Mar 2024 (10 days)" in html
+    html = client.get(_url(s.org, "?days=7")).content.decode()
+    assert "(7 days), UTC" in html
+    assert 'aria-current="true">Last 7 days' in html
+
+
+def test_htmx_swaps_only_the_report(org_setup, login):
+    s = org_setup
+    response = login(s.owner).get(_url(s.org, "?days=90"), headers={"HX-Request": "true"})
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert html.lstrip().startswith('<div id="usage-report"')
+    assert "<html" not in html and "(90 days)" in html
+    # Every hx-get has a real href, and the URL is pushed.
+    assert 'hx-push-url="true"' in html and f'href="{_url(s.org)}?days=7"' in html
+
+
+def test_labels_are_escaped_in_the_svg(org_setup, login):
+    s = org_setup
+    s.ws_a.name = '<script>alert("x")</script>'
+    s.ws_a.save()
+    DailyWorkspaceUsage.objects.bulk_create([usage_row(s.ws_a, today())])
+    html = login(s.owner).get(_url(s.org)).content.decode()
+    assert "<script>alert" not in html
+    assert "&lt;script&gt;alert" in html
+
+
+def test_page_query_count_is_the_same_for_2_and_20_workspaces_and_7_and_90_days(owner, login):
+    small = org_with_workspaces(owner, 2, days=7)
+    large = org_with_workspaces(owner, 20, days=90, seed=1)
+    client = login(owner)
+    counts = {}
+    for org in (small, large):
+        for days in (7, 90):
+            url = _url(org, f"?days={days}")
+            client.get(url)  # warm-up: once-a-day activity writes and session bookkeeping
+            with CaptureQueriesContext(connection) as captured:
+                response = client.get(url)
+            assert response.status_code == 200
+            counts[(org.name, days)] = len(captured.captured_queries)
+    assert len(set(counts.values())) == 1, counts
+
+
+def test_active_members_of_workspaces_count_people_once(owner):
+    org = org_with_workspaces(owner, 3, days=7)
+    report = usage_for(org, since=today() - timedelta(days=6), until=today())
+    assert [w.active_members for w in report.workspaces] == [2, 2, 2]
+    assert report.totals.active_members == 2
+
+
+def test_grants_do_not_matter_only_the_org_role(org_setup, login):
+    """An org admin without any workspace membership still sees the org's usage."""
+    s = org_setup
+    admin2 = UserFactory()
+    add_to_org(admin2, s.org, Role.ADMIN)
+    assert login(admin2).get(_url(s.org)).status_code == 200
