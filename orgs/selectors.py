@@ -50,23 +50,48 @@ def _count_of(model):
     return Coalesce(Subquery(sub, output_field=IntegerField()), 0)
 
 
-def linked_workspaces(org: Organization):
-    """The org's workspaces with member and resource counts, in one query."""
-    return (
-        Workspace.objects.filter(organization=org)
-        .annotate(
-            member_count=_count_of(WorkspaceMembership),
-            warehouse_count=_count_of(Warehouse),
-            model_count=_count_of(DataModel),
-            destination_count=_count_of(Destination),
-            sync_count=_count_of(Sync),
-        )
-        .order_by("name")
+def linked_workspaces(org: Organization, viewer=None):
+    """The org's workspaces with member and resource counts, in one query.
+
+    With `viewer`, each row also carries `viewer_role` (their workspace role, or None): an org
+    role gives no workspace access, so the page links only the workspaces the viewer can enter.
+    """
+    qs = Workspace.objects.filter(organization=org).annotate(
+        member_count=_count_of(WorkspaceMembership),
+        warehouse_count=_count_of(Warehouse),
+        model_count=_count_of(DataModel),
+        destination_count=_count_of(Destination),
+        sync_count=_count_of(Sync),
     )
+    if viewer is not None:
+        qs = qs.annotate(
+            viewer_role=Subquery(
+                WorkspaceMembership.objects.filter(workspace=OuterRef("pk"), user=viewer).values(
+                    "role"
+                )[:1]
+            )
+        )
+    return qs.order_by("name")
+
+
+def linked_workspace(org: Organization, public_id: str, viewer=None) -> Workspace:
+    """One of the org's workspaces (with its counts); any other workspace is a 404."""
+    workspace = linked_workspaces(org, viewer).filter(public_id=public_id).first()
+    if workspace is None:
+        raise NotFound("No such workspace in this organization.")
+    return workspace
+
+
+def workspace_by_public_id(public_id: str) -> Workspace:
+    """Any workspace by public id; the service deciding what may be done with it checks roles."""
+    workspace = Workspace.objects.filter(public_id=(public_id or "").strip()).first()
+    if workspace is None:
+        raise NotFound("No such workspace.")
+    return workspace
 
 
 def linkable_workspaces(user, org: Organization):
-    """Workspaces the user owns or administers that are in no organization."""
+    """Workspaces the user owns or administers that are in no organization (no annexing)."""
     return Workspace.objects.filter(
         organization__isnull=True,
         memberships__user=user,
@@ -94,7 +119,15 @@ def member_removal_impact(org: Organization, membership: OrgMembership):
     )
 
 
+def direct_owner_count(workspace: Workspace) -> int:
+    """Owners whose access does not come from the org: they are who remain after an unlink."""
+    return WorkspaceMembership.objects.filter(
+        workspace=workspace, role=Role.OWNER, source=WorkspaceMembership.Source.DIRECT
+    ).count()
+
+
 def org_delete_impact(org: Organization) -> dict:
+    """What deleting the org does: workspaces unlinked, grants converted to direct, what goes."""
     workspaces = list(Workspace.objects.filter(organization=org).order_by("name"))
     converted = WorkspaceMembership.objects.filter(
         workspace__organization=org, source=WorkspaceMembership.Source.ORG
@@ -105,6 +138,46 @@ def org_delete_impact(org: Organization) -> dict:
         "members": org.memberships.count(),
         "pending_invitations": org.invitations.filter(status="pending").count(),
     }
+
+
+def org_members(org: Organization, *, exclude_user=None):
+    """The org's memberships with their people, highest role first (e.g. to pick a new owner)."""
+    qs = OrgMembership.objects.filter(organization=org).select_related("user")
+    if exclude_user is not None:
+        qs = qs.exclude(user=exclude_user)
+    return qs.order_by("-role", "user__full_name", "user__email")
+
+
+def org_membership(org: Organization, public_id: str) -> OrgMembership:
+    membership = org_members(org).filter(public_id=(public_id or "").strip()).first()
+    if membership is None:
+        raise NotFound("No such member.")
+    return membership
+
+
+def org_member_count(org: Organization) -> int:
+    return org.memberships.count()
+
+
+def slug_status(slug: str, *, current: str = "") -> tuple[bool | None, str]:
+    """(available?, what to tell the person typing it); None when there is nothing to check."""
+    from django.core.exceptions import ValidationError
+
+    from orgs.models import slug_validator
+    from orgs.services import slug_taken, suggest_slug
+
+    slug = (slug or "").strip()
+    if not slug:
+        return None, "A slug will be generated from the name."
+    try:
+        slug_validator(slug)
+    except ValidationError as exc:
+        return False, exc.messages[0]
+    if current and slug == current:
+        return True, "This is the current slug."
+    if slug_taken(slug):
+        return False, f"{slug} is taken; try {suggest_slug(slug)}."
+    return True, f"{slug} is available."
 
 
 def has_owner_outside(org: Organization, exclude_user_id: int) -> bool:

@@ -6,7 +6,7 @@ Lock order: organization row, then workspace rows by id, then membership rows.
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.services import record
@@ -20,7 +20,41 @@ from orgs.models import GovernancePolicy, Organization, WorkspaceLinkPeriod, slu
 from orgs.permissions import OrgCapability, require_org_capability
 from workspaces.models import Workspace, WorkspaceMembership
 from workspaces.permissions import workspace_role_of
-from workspaces.services import lock_workspace, workspace_create
+from workspaces.services import lock_workspace as _lock_workspace_row
+from workspaces.services import workspace_create
+
+
+def lock_workspace(workspace: Workspace) -> Workspace:
+    """Lock the workspace row; one deleted meanwhile is a 404, not a crash."""
+    try:
+        return _lock_workspace_row(workspace)
+    except Workspace.DoesNotExist:
+        raise NotFound("No such workspace.") from None
+
+
+def _slug_taken_error(slug: str) -> ValidationFailed:
+    return ValidationFailed(
+        "Please correct the highlighted fields.",
+        fields={"slug": f"The slug {slug} is taken; try {suggest_slug(slug)}."},
+        code="slug_taken",
+    )
+
+
+def _save_with_unique_slug(org: Organization, *, auto: bool, **save_kwargs) -> None:
+    """Save `org`; a concurrent request that took the same slug first is a field error (or, for a
+    generated slug, a retry with the next free one), never an IntegrityError."""
+    for _ in range(5):
+        try:
+            with transaction.atomic():  # savepoint: the outer transaction survives the clash
+                org.save(**save_kwargs)
+            return
+        except IntegrityError:
+            if not slug_taken(org.slug, exclude_pk=org.pk):
+                raise
+            if not auto:
+                raise _slug_taken_error(org.slug) from None
+            org.slug = suggest_slug(org.name)
+    raise _slug_taken_error(org.slug)
 
 
 def lock_org(organization: Organization) -> Organization:
@@ -99,7 +133,8 @@ def org_create(
             raise Conflict(
                 f"{workspace.name} already belongs to an organization.", code="already_linked"
             )
-    org = Organization.objects.create(name=name, slug=slug or suggest_slug(name), created_by=actor)
+    org = Organization(name=name, slug=slug or suggest_slug(name), created_by=actor)
+    _save_with_unique_slug(org, auto=not slug, force_insert=True)
     OrgMembership.objects.create(user=actor, organization=org, role=Role.OWNER)
     BillingAccount.objects.create(organization=org, plan=default_plan(), billing_email=actor.email)
     record(
@@ -129,7 +164,7 @@ def org_update(
     after = {"name": org.name, "slug": org.slug}
     if before == after:
         return org
-    org.save(update_fields=["name", "slug"])
+    _save_with_unique_slug(org, auto=False, update_fields=["name", "slug"])
     record(
         actor=actor,
         action="org.updated",
@@ -231,7 +266,7 @@ def ownership_transfer(
     org = lock_org(org)
     require_org_capability(actor, org, OrgCapability.MANAGE_OWNERS)
     target = (
-        OrgMembership.objects.select_for_update()
+        OrgMembership.objects.select_for_update(of=("self",))
         .select_related("user")
         .filter(pk=to_membership.pk, organization=org)
         .first()
@@ -241,6 +276,11 @@ def ownership_transfer(
     if target.user_id == actor.pk:
         raise Conflict("You are already an owner.", code="same_member")
     previous = Role(target.role)
+    if previous == Role.OWNER and not step_down:
+        raise Conflict(
+            f"{target.user.display_name} is already an owner; nothing to transfer.",
+            code="already_owner",
+        )
     target.role = Role.OWNER
     target.save(update_fields=["role"])
     if step_down:
