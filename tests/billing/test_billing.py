@@ -478,3 +478,28 @@ def test_overview_page_shows_plan_usage_cards_and_details(
     assert 'data-plan="business"' in html and "Upgrade to Team" in html
     assert "Visa •••• 4242" in html
     assert 'value="olivia@acme.test"' in html
+
+
+def test_inviting_allows_the_last_seat_and_refuses_one_more(org_setup):
+    from config.roles import Role
+    from members.invitations import member_invite
+    from members.models import Invitation
+
+    ns = org_setup  # owner, admin, member: 3 seats taken
+    Plan.objects.filter(code="free").update(max_members=5)
+    member_invite(
+        actor=ns.admin,
+        org=ns.org,
+        emails=["d@acme.test", "e@acme.test"],
+        org_role=Role.MEMBER,
+        grants={},
+    )
+    with pytest.raises(LimitExceeded) as exc:
+        member_invite(
+            actor=ns.admin, org=ns.org, emails=["f@acme.test"], org_role=Role.MEMBER, grants={}
+        )
+    assert exc.value.code == "plan_limit_members"
+    assert "Free plan allows 5 members" in exc.value.message
+    assert "3 members and 2 pending invitations" in exc.value.message
+    assert reverse("billing:overview", args=[ns.org.slug]) in exc.value.message
+    assert Invitation.objects.filter(organization=ns.org).count() == 2
