@@ -128,7 +128,11 @@ def _statements() -> tuple[str, str]:
 
 
 def _lock_watermark() -> RollupWatermark:
-    """The watermark row, locked until the transaction ends: concurrent passes run one by one."""
+    """The watermark row, locked until the transaction ends: concurrent passes run one by one.
+
+    A second pass waits here, then reads the first one's watermark. (SQLite ignores FOR UPDATE,
+    but its transactions are IMMEDIATE in our settings, so writers are serialised anyway.)
+    """
     RollupWatermark.objects.get_or_create(name=WATERMARK_NAME, defaults={"value": EPOCH})
     return RollupWatermark.objects.select_for_update().get(name=WATERMARK_NAME)
 
