@@ -1,0 +1,81 @@
+"""/api/v1/workspaces/{workspace_id}/syncs/{sync_id}/runs: the sync engine reports a finished run.
+
+Runs are the source of the usage figures and of the `sync.*` audit events.
+"""
+
+from datetime import datetime
+from typing import Literal
+
+from ninja import Router, Schema
+
+from config.apikit import Count, IsoDateTime, errors, public_id_or_none, text
+from config.errors import NotFound
+from workspaces.models import Sync
+from workspaces.services import sync_run_record
+
+router = Router(tags=["sync runs"])
+
+
+class SyncRunIn(Schema):
+    status: Literal["succeeded", "failed"]
+    started_at: IsoDateTime
+    finished_at: IsoDateTime
+    rows_processed: Count = 0
+    bytes_processed: Count = 0
+    error: text(10_000) = ""
+
+
+class SyncRunOut(Schema):
+    id: str
+    workspace_id: str
+    sync_id: str
+    status: Literal["succeeded", "failed"]
+    started_at: datetime
+    finished_at: datetime
+    rows_processed: int
+    bytes_processed: int
+    error: str
+    recorded_at: datetime
+
+
+@router.post(
+    "/{workspace_id}/syncs/{sync_id}/runs",
+    response={201: SyncRunOut, **errors(400, 404)},
+    summary="Report a finished sync run",
+)
+def report_sync_run(request, workspace_id: str, sync_id: str, payload: SyncRunIn):
+    """Any member of the workspace may report a run (members may run syncs)."""
+    ws_public_id = public_id_or_none(workspace_id, "ws")
+    sync_public_id = public_id_or_none(sync_id, "syn")
+    sync = (
+        ws_public_id
+        and sync_public_id
+        and Sync.objects.select_related("workspace", "workspace__organization")
+        .filter(workspace__public_id=ws_public_id, public_id=sync_public_id)
+        .first()
+    )
+    if not sync:
+        raise NotFound("No such sync in this workspace.")
+    # The service admits workspace members only; anyone else gets the same 404.
+    run = sync_run_record(
+        actor=request.user,
+        sync=sync,
+        status=payload.status,
+        started_at=payload.started_at,
+        finished_at=payload.finished_at,
+        rows_processed=payload.rows_processed,
+        bytes_processed=payload.bytes_processed,
+        error=payload.error,
+    )
+    return 201, {
+        "id": run.public_id,
+        "workspace_id": sync.workspace.public_id,
+        "sync_id": sync.public_id,
+        "status": run.status,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "rows_processed": run.rows_processed,
+        "bytes_processed": run.bytes_processed,
+        "error": run.error,
+        "recorded_at": run.recorded_at,
+    }
