@@ -47,5 +47,14 @@ worker: venv
 	@test -n "$$REDIS_URL" || (echo "Set REDIS_URL, e.g. redis://127.0.0.1:6379/0"; exit 1)
 	$(BIN)/celery -A config worker --beat --loglevel=info --concurrency=2
 
+## bench: generate an org at scale in <db>_bench and measure it (BENCH_ARGS="--scale large --json var/bench.json")
 bench: venv
-	$(BIN)/python manage.py bench $(BENCH_ARGS)
+	DATABASE_URL="$${DATABASE_URL:-$(PG_DEFAULT)}" $(BIN)/python manage.py bench $(BENCH_ARGS)
+
+## load: 60 s, 50 users, gunicorn with 4 workers on 127.0.0.1 against the bench database
+load: venv
+	DATABASE_URL="$${DATABASE_URL:-$(PG_DEFAULT)}" $(BIN)/python tests/load/run.py
+
+## e2e: the browser journeys only (Chromium at /usr/bin/chromium; screenshots in test-artifacts/)
+e2e: venv
+	DATABASE_URL="$${DATABASE_URL:-$(PG_DEFAULT)}" $(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
