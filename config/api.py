@@ -9,7 +9,7 @@ import logging
 
 from django.conf import settings
 from django.http import Http404
-from ninja import NinjaAPI, Swagger
+from ninja import NinjaAPI, Router, Swagger
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 from ninja.security import HttpBearer
@@ -17,14 +17,10 @@ from ninja.security import HttpBearer
 from audit import context as audit_context
 from config.apikit import check_rate
 from config.errors import DomainError, RateLimited
+from members.activity import note_activity
 from members.tokens import token_authenticate
 
 logger = logging.getLogger(__name__)
-
-try:  # Last Active (SPEC §6): an API call counts as activity.
-    from members.activity import note_activity
-except ImportError:  # pragma: no cover - until members/activity.py lands
-    note_activity = None
 
 
 class TokenAuth(HttpBearer):
@@ -38,8 +34,7 @@ class TokenAuth(HttpBearer):
             bucket="all", key=api_token.pk, limit=settings.API_RATE_LIMIT_PER_MINUTE, window=60
         )
         request.user = api_token.user
-        if note_activity is not None:
-            note_activity(api_token.user)
+        note_activity(api_token.user)  # Last Active (SPEC §6), throttled
         return api_token
 
 
@@ -65,7 +60,8 @@ api = NinjaAPI(
     ),
     urls_namespace="api",
     auth=TokenAuth(),
-    docs=Swagger(settings={"persistAuthorization": True}),
+    # Served from ninja's bundled static files; no validator badge (it would call swagger.io).
+    docs=Swagger(settings={"persistAuthorization": True, "validatorUrl": None}),
     docs_url="/docs",
     openapi_url="/openapi.json",
     parser=ObjectBodyParser(),
@@ -77,7 +73,10 @@ def _bind_token(view_func):
 
     @functools.wraps(view_func)
     def wrapper(request, *args, **kwargs):
-        with audit_context.bind(token_id=request.auth.pk):
+        token = getattr(request, "auth", None)
+        if token is None:
+            return view_func(request, *args, **kwargs)
+        with audit_context.bind(token_id=token.pk):
             return view_func(request, *args, **kwargs)
 
     return wrapper
@@ -168,6 +167,18 @@ def _mount():
     api.add_router("/organizations", audit_router)
     api.add_router("/organizations", billing_router)
     api.add_router("/workspaces", workspaces_router)
+    api.add_router("", fallback)  # last: it matches every path
+
+
+fallback = Router(auth=None)
+
+
+@fallback.api_operation(
+    ["GET", "POST", "PUT", "PATCH", "DELETE"], "/{path:rest}", include_in_schema=False
+)
+def unknown_endpoint(request, rest: str):
+    """Any other /api/v1/ URL answers in JSON too."""
+    return error_response(request, 404, "not_found", "No such endpoint; see /api/v1/docs.")
 
 
 _mount()
