@@ -75,12 +75,16 @@ def events_for(
     events stay here after it is unlinked or deleted.
     """
     limit = max(1, min(int(limit), MAX_LIMIT))
-    qs = _filtered(org, workspace=workspace, actor=actor, action=action, since=since, until=until)
-    if cursor:
-        moment, pk = decode_cursor(cursor)
-        # A row comparison, which PostgreSQL turns into one index range condition.
-        qs = qs.filter(TupleLessThan(Tuple(F("occurred_at"), F("id")), (moment, pk)))
-    events = list(qs.order_by("-occurred_at", "-id")[: limit + 1])
+    qs = events_queryset(
+        org,
+        workspace=workspace,
+        actor=actor,
+        action=action,
+        since=since,
+        until=until,
+        cursor=cursor,
+    )
+    events = list(qs[: limit + 1])
     next_cursor = encode_cursor(events[limit - 1]) if len(events) > limit else None
     return events[:limit], next_cursor
 
@@ -95,6 +99,18 @@ def iter_events(
         yield from events
         if cursor is None:
             return
+
+
+def events_queryset(
+    org, *, workspace=None, actor=None, action=None, since=None, until=None, cursor=None
+):
+    """The ordered, filtered queryset behind events_for() (slice it; used for EXPLAIN too)."""
+    qs = _filtered(org, workspace=workspace, actor=actor, action=action, since=since, until=until)
+    if cursor:
+        moment, pk = decode_cursor(cursor)
+        # A row comparison, which PostgreSQL turns into one index range condition.
+        qs = qs.filter(TupleLessThan(Tuple(F("occurred_at"), F("id")), (moment, pk)))
+    return qs.order_by("-occurred_at", "-id")
 
 
 def _filtered(org, *, workspace, actor, action, since, until):
