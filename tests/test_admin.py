@@ -1,0 +1,180 @@
+"""The support admin: every changelist loads, writes are closed where services own them,
+the audit log lists without counting the whole table, and Resend goes through the service."""
+
+import re
+
+import pytest
+from django.contrib import admin
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from audit.models import AuditEvent
+from config.admin import EstimatedCountPaginator
+from members.models import Invitation
+from tests.factories import SyncRunFactory, UserFactory
+
+MODELS = sorted(admin.site._registry, key=lambda m: m._meta.label)
+
+
+@pytest.fixture
+def staff(db):
+    return UserFactory(email="support@signalsmith.test", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def admin_client(client, staff):
+    client.force_login(staff, backend="members.backends.EmailBackend")
+    return client
+
+
+def changelist(model):
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+
+
+def test_every_model_of_ours_is_registered():
+    ours = {"members", "workspaces", "orgs", "audit", "billing"}
+    from django.apps import apps
+
+    missing = [
+        m._meta.label
+        for m in apps.get_models()
+        if m._meta.app_label in ours and m not in admin.site._registry
+    ]
+    assert missing == []
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m._meta.label)
+def test_changelist_and_search_load(admin_client, org_setup, model):
+    SyncRunFactory(sync__workspace=org_setup.ws_a)
+    assert admin_client.get(changelist(model)).status_code == 200
+    if admin.site._registry[model].search_fields:
+        assert admin_client.get(changelist(model), {"q": "acme"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "admin:orgs_organization_change",
+        "admin:workspaces_workspace_change",
+        "admin:members_user_change",
+    ],
+)
+def test_change_pages_with_inlines_load(admin_client, org_setup, path):
+    obj = {"orgs": org_setup.org, "workspaces": org_setup.ws_a, "members": org_setup.owner}[
+        path.split(":")[1].split("_")[0]
+    ]
+    assert admin_client.get(reverse(path, args=[obj.pk])).status_code == 200
+
+
+def test_organization_search_finds_it_and_shows_counts(admin_client, org_setup):
+    page = admin_client.get(changelist(type(org_setup.org)), {"q": "acme"})
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Acme Corp" in html
+    assert page.context["cl"].result_count == 1
+
+
+def test_audit_events_are_read_only(admin_client, org_setup):
+    event = AuditEvent.objects.filter(organization=org_setup.org).first()
+    model_admin = admin.site._registry[AuditEvent]
+    request = admin_client.get(changelist(AuditEvent)).wsgi_request
+    assert not model_admin.has_add_permission(request)
+    assert not model_admin.has_change_permission(request, event)
+    assert not model_admin.has_delete_permission(request, event)
+    url = reverse("admin:audit_auditevent_change", args=[event.pk])
+    assert admin_client.get(url).status_code == 200  # viewable
+    admin_client.post(url, {"action": "tampered"})
+    event.refresh_from_db()
+    assert event.action != "tampered"
+    assert admin_client.get(reverse("admin:audit_auditevent_add")).status_code == 403
+    delete = reverse("admin:audit_auditevent_delete", args=[event.pk])
+    assert admin_client.post(delete, {"post": "yes"}).status_code == 403
+    assert AuditEvent.objects.filter(pk=event.pk).exists()
+
+
+def test_audit_changelist_never_counts_the_whole_table(admin_client, org_setup):
+    model_admin = admin.site._registry[AuditEvent]
+    assert model_admin.show_full_result_count is False
+    assert model_admin.paginator is EstimatedCountPaginator
+    table = AuditEvent._meta.db_table
+    for params in ({}, {"category": "member"}, {"q": "Olivia"}):
+        with CaptureQueriesContext(connection) as ctx:
+            assert admin_client.get(changelist(AuditEvent), params).status_code == 200
+        counts = [q["sql"] for q in ctx.captured_queries if "COUNT(" in q["sql"].upper()]
+        for sql in counts:
+            if table in sql:
+                # Only a count over a LIMITed subquery (bounded work), never the bare table.
+                assert re.search(r"LIMIT \d+", sql), sql
+
+
+def test_estimated_paginator_uses_the_cap_off_postgres_or_on_small_tables(org_setup):
+    qs = AuditEvent.objects.order_by("-pk")
+    assert EstimatedCountPaginator(qs, 50).count == qs.count()
+
+
+def test_resend_action_is_refused_for_staff_who_are_not_org_admins(admin_client, org_setup):
+    from members import invitations
+
+    if not hasattr(invitations, "invitation_resend"):
+        pytest.skip("invitation_resend not available")
+    inv = _pending_invitation(org_setup)
+    response = admin_client.post(
+        changelist(Invitation), {"action": "resend", "_selected_action": [inv.pk]}, follow=True
+    )
+    assert response.status_code == 200
+    assert "Not resent" in response.content.decode()
+    assert not AuditEvent.objects.filter(action="member.invite_resent").exists()
+
+
+def test_resend_action_renews_the_invitation_for_an_org_owner(client, org_setup):
+    from members import invitations
+
+    if not hasattr(invitations, "invitation_resend"):
+        pytest.skip("invitation_resend not available")
+    owner = org_setup.owner
+    owner.is_staff = owner.is_superuser = True
+    owner.save()
+    client.force_login(owner, backend="members.backends.EmailBackend")
+    inv = _pending_invitation(org_setup)
+    old_hash = inv.token_hash
+    response = client.post(
+        changelist(Invitation), {"action": "resend", "_selected_action": [inv.pk]}, follow=True
+    )
+    assert "Resent 1 invitation" in response.content.decode()
+    inv.refresh_from_db()
+    assert inv.token_hash != old_hash
+    assert AuditEvent.objects.filter(action="member.invite_resent").count() == 1
+
+
+def _pending_invitation(ns):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    return Invitation.objects.create(
+        organization=ns.org,
+        email="newcomer@acme.test",
+        invited_by=ns.owner,
+        token_hash="x" * 64,
+        expires_at=timezone.now() + timedelta(days=7),
+    )
+
+
+@pytest.mark.postgres
+def test_unfiltered_listing_uses_the_planner_estimate_on_postgresql(org_setup):
+    class TinyCap(EstimatedCountPaginator):
+        CAP = 2
+
+    table = AuditEvent._meta.db_table
+    with connection.cursor() as cur:
+        cur.execute(f"ANALYZE {table}")
+        cur.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [table])
+        estimate = cur.fetchone()[0]
+    assert estimate > 2
+    with CaptureQueriesContext(connection) as ctx:
+        assert TinyCap(AuditEvent.objects.order_by("-pk"), 50).count == estimate
+    assert not any("COUNT(" in q["sql"].upper() for q in ctx.captured_queries)
+    # A filtered listing counts at most CAP rows.
+    filtered = AuditEvent.objects.filter(organization=org_setup.org).order_by("-pk")
+    assert TinyCap(filtered, 50).count == 2
