@@ -206,9 +206,7 @@ def celery_publishing_to(broker_url: str, queue: str):
     try:
         yield
     finally:
-        with contextlib.suppress(Exception):
-            if celery_app._pool is not None:
-                celery_app._pool.force_close_all()
+        # Not closed: kombu keeps pools per broker URL, and a closed one would be handed out again.
         conf.update(saved)
         reset()
 
