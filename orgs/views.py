@@ -133,7 +133,7 @@ def slug_check(request):
     current = request.GET.get("current", "").strip()
     typed_in_slug = bool(request.htmx) and request.htmx.trigger_name == "slug"
     edited = bool(slug) and (typed_in_slug or request.GET.get("slug_edited") == "1")
-    if not edited:
+    if not edited and not typed_in_slug:
         slug = services.suggest_slug(name) if name.strip() else ""
     context = _slug_context(slug=slug, edited=edited, current=current)
     part = "status" if typed_in_slug else "field"

@@ -10,10 +10,16 @@ from config.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from config.roles import Role
 from members.models import OrgMembership
 from members.services import member_change_role, member_remove
-from orgs.models import Organization
-from orgs.services import org_create, org_delete, workspace_link, workspace_unlink
+from orgs.models import Organization, WorkspaceLinkPeriod
+from orgs.services import (
+    org_create,
+    org_delete,
+    ownership_transfer,
+    workspace_link,
+    workspace_unlink,
+)
 from tests.factories import UserFactory, WarehouseFactory, add_to_workspace
-from workspaces.models import Warehouse, WorkspaceMembership
+from workspaces.models import Warehouse, Workspace, WorkspaceMembership
 from workspaces.services import workspace_create
 
 
@@ -167,3 +173,87 @@ def test_concurrent_demotion_of_two_owners_leaves_one(org_setup):
         t.join()
     assert sorted(outcomes) == ["ok", "refused"]
     assert OrgMembership.objects.filter(organization=ns.org, role=Role.OWNER).count() == 1
+
+
+def _race(*calls):
+    """Run the calls at the same moment in threads (own DB connections); their outcomes."""
+    barrier = threading.Barrier(len(calls))
+    outcomes = [None] * len(calls)
+
+    def run(i, call):
+        try:
+            barrier.wait()
+            outcomes[i] = call()
+        except Exception as exc:  # the refusal is the outcome under test
+            outcomes[i] = exc
+        finally:
+            close_old_connections()
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return outcomes
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_links_of_one_workspace_to_two_orgs_one_wins(owner):
+    ws = workspace_create(actor=owner, name="Contested")
+    first = org_create(actor=owner, name="First")
+    second = org_create(actor=owner, name="Second")
+    outcomes = _race(
+        lambda: workspace_link(actor=owner, org=first, workspace=ws),
+        lambda: workspace_link(actor=owner, org=second, workspace=ws),
+    )
+    refused = [o for o in outcomes if isinstance(o, Exception)]
+    assert len(refused) == 1, outcomes
+    assert isinstance(refused[0], Conflict) and refused[0].code == "workspace_in_other_org"
+    ws.refresh_from_db()
+    assert ws.organization_id in (first.pk, second.pk)
+    assert WorkspaceLinkPeriod.objects.filter(workspace=ws, unlinked_at__isnull=True).count() == 1
+    assert AuditEvent.objects.filter(action="workspace.linked", target_id=ws.public_id).count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_creates_with_one_name_get_distinct_slugs(owner):
+    outcomes = _race(
+        lambda: org_create(actor=owner, name="Acme Corp"),
+        lambda: org_create(actor=owner, name="Acme Corp"),
+    )
+    assert sorted(o.slug for o in outcomes) == ["acme-corp", "acme-corp-2"], outcomes
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_creates_with_one_chosen_slug_one_gets_a_field_error(owner):
+    outcomes = _race(
+        lambda: org_create(actor=owner, name="Acme", slug="acme"),
+        lambda: org_create(actor=owner, name="Acme", slug="acme"),
+    )
+    refused = [o for o in outcomes if isinstance(o, Exception)]
+    assert len(refused) == 1, outcomes
+    assert isinstance(refused[0], ValidationFailed) and "slug" in refused[0].fields
+    assert Organization.objects.filter(slug="acme").count() == 1
+    assert AuditEvent.objects.filter(action="org.created").count() == 1
+
+
+def test_transfer_to_an_existing_owner_without_stepping_down_is_refused(org_setup):
+    ns = org_setup
+    second = UserFactory()
+    target = OrgMembership.objects.create(organization=ns.org, user=second, role=Role.OWNER)
+    with pytest.raises(Conflict):
+        ownership_transfer(actor=ns.owner, org=ns.org, to_membership=target, step_down=False)
+    ownership_transfer(actor=ns.owner, org=ns.org, to_membership=target, step_down=True)
+    assert OrgMembership.objects.get(organization=ns.org, user=ns.owner).role == Role.ADMIN
+
+
+def test_link_of_a_workspace_deleted_meanwhile_is_not_found(org_setup):
+    ns = org_setup
+    ws = workspace_create(actor=ns.owner, name="Ephemeral")
+    Workspace.objects.filter(pk=ws.pk).delete()
+    with pytest.raises(NotFound):
+        workspace_link(actor=ns.owner, org=ns.org, workspace=ws)
