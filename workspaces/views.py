@@ -55,43 +55,6 @@ def switch(request, ws_slug):
     return redirect("workspaces:overview", ws_slug=ws_slug)
 
 
-def _inherited_governance(workspace) -> list[tuple[str, str]] | None:
-    """The org's policies as (title, what it means here), read-only; None outside an org."""
-    org_id = workspace.organization_id
-    if not org_id:
-        return None
-    rules = [
-        (
-            "Syncs and destinations",
-            f"Creating, changing or deleting them needs the "
-            f"{governance.sync_min_role(org_id).label} role or higher.",
-        )
-    ]
-    domains = governance.allowed_email_domains(org_id)
-    rules.append(
-        (
-            "Invitations",
-            "Only addresses at " + ", ".join(domains) if domains else "Any email domain.",
-        )
-    )
-    grant = governance.default_workspace_grant(org_id)
-    if grant and workspace.public_id in grant[0]:
-        rules.append(
-            ("Default access", f"New organization members get {grant[1].label} access here.")
-        )
-    else:
-        rules.append(("Default access", "New organization members get no access here."))
-    rules.append(
-        (
-            "Two-factor sign-in",
-            "Required for every organization member."
-            if governance.requires_two_factor(org_id)
-            else "Not required.",
-        )
-    )
-    return rules
-
-
 @workspace_view()
 def overview(request):
     workspace = request.workspace
@@ -103,7 +66,7 @@ def overview(request):
             "counts": selectors.workspace_counts(workspace),
             "stats": selectors.run_stats(workspace),
             "recent_runs": list(selectors.recent_runs(workspace)),
-            "governance": _inherited_governance(workspace),
+            "governance": governance.policies_for_workspace(workspace),
             "tab": "overview",
         },
     )
