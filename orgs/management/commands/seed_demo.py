@@ -45,7 +45,7 @@ PEOPLE = {
     "dave": ("dave@acme.test", "Dave Member"),
 }
 WORKSPACES = ["Production", "Staging", "EMEA", "US"]
-M, A, O = Role.MEMBER, Role.ADMIN, Role.OWNER
+M, A = Role.MEMBER, Role.ADMIN
 # Workspace access granted through the org (Alice owns every workspace directly).
 ACCESS = {
     "bob": {"Production": A, "Staging": M, "EMEA": M, "US": M},
