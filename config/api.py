@@ -8,6 +8,7 @@ import functools
 import logging
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from ninja import NinjaAPI, Router, Swagger
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -144,6 +145,16 @@ def http_error(request, exc: HttpError):
 @api.exception_handler(Http404)
 def not_found(request, exc):
     return error_response(request, 404, "not_found", "Not found.")
+
+
+@api.exception_handler(OperationalError)
+@api.exception_handler(InterfaceError)
+def database_unavailable(request, exc):
+    """The database went away: a 503 with Retry-After (config/dbdown.py), not a 500."""
+    from config.dbdown import database_unavailable as unavailable
+
+    logger.warning("database unavailable during %s %s: %s", request.method, request.path, exc)
+    return unavailable(request)
 
 
 @api.exception_handler(Exception)

@@ -216,3 +216,71 @@ def purge_queue(broker_url: str, queue: str) -> None:
 
     with contextlib.suppress(Exception):
         redis.Redis.from_url(broker_url).delete(queue)
+
+
+class Gunicorn:
+    """`gunicorn config.wsgi` on 127.0.0.1 with the given environment."""
+
+    def __init__(self, env: dict, *, workers: int = 2):
+        self.env, self.workers = env, workers
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> Gunicorn:
+        import urllib.error
+        import urllib.request
+
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "config.wsgi",
+                "-w",
+                str(self.workers),
+                "-b",
+                f"127.0.0.1:{self.port}",
+                "--timeout",
+                "30",
+                "--log-level",
+                "warning",
+            ],
+            cwd=settings.BASE_DIR,
+            env=self.env,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("gunicorn exited at start")
+            try:
+                urllib.request.urlopen(self.url + "/signin/", timeout=2)
+                return self
+            except urllib.error.HTTPError:
+                return self  # it answers
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("gunicorn did not answer within 30 s")
+
+    def __exit__(self, *exc):
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+def app_env(database_url: str, **extra) -> dict:
+    """Environment for a gunicorn serving the app (DEBUG off, no broker)."""
+    env = dict(os.environ)
+    env.pop("REDIS_URL", None)
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings.local",
+        DEBUG="false",
+        DATABASE_URL=database_url,
+        LOG_LEVEL="ERROR",
+    )
+    env.update(extra)
+    return env
