@@ -89,7 +89,7 @@ def org_create(request):
         if org_role_of(request.user, org) is not None:
             return redirect("orgs:overview", org_slug=org.slug)
         return render(request, "orgs/create.html", {"workspace": workspace, "linked_org": org})
-    form = OrgCreateForm(request.POST or None)
+    form = OrgCreateForm(request.POST if request.method == "POST" else None)
     status = 200
     if request.method == "POST":
         if form.is_valid():
@@ -266,7 +266,7 @@ def workspace_delete(request, ws_id):
     """GET: the confirm step (type the name); POST: delete the workspace and all its data."""
     org = request.org
     workspace = selectors.linked_workspace(org, ws_id)
-    form = ConfirmWorkspaceDeleteForm(request.POST or None)
+    form = ConfirmWorkspaceDeleteForm(request.POST if request.method == "POST" else None)
     status = 200
     if request.method == "POST":
         status = FORM_INVALID

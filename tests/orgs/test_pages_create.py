@@ -184,3 +184,10 @@ def test_current_slug_is_reported_as_current(org_setup, login):
 def test_slug_check_needs_sign_in(client):
     response = client.get(SLUG_CHECK, {"name": "Acme"})
     assert response.status_code == 302
+
+
+def test_an_empty_post_is_a_field_error(solo, owner, login):
+    response = login(owner).post(f"{CREATE}?workspace={solo.slug}", {})
+    assert response.status_code == 422
+    assert response.context["form"].errors["name"] == ["This field is required."]
+    assert not Organization.objects.exists()

@@ -331,3 +331,11 @@ def test_org_owner_without_workspace_access_can_still_delete_it(org_setup, login
     )
     assert response.status_code == 302
     assert not Workspace.objects.filter(pk=ns.ws_b.pk).exists()
+
+
+def test_an_empty_delete_post_asks_for_the_name(org_setup, login):
+    ns = org_setup
+    response = login(ns.owner).post(_url("workspace_delete", ns, ns.ws_b), {})
+    assert response.status_code == 422
+    assert "Type Staging to confirm." in response.content.decode()
+    assert Workspace.objects.filter(pk=ns.ws_b.pk).exists()
