@@ -1,6 +1,6 @@
 from django.urls import path
 
-from orgs import views
+from orgs import governance_views, usage_views, views
 
 app_name = "orgs"
 
@@ -17,7 +17,9 @@ urlpatterns = [
         views.workspace_delete,
         name="workspace_delete",
     ),
+    path("o/<slug:org_slug>/usage/", usage_views.usage, name="usage"),
     path("o/<slug:org_slug>/settings/", views.settings, name="settings"),
     path("o/<slug:org_slug>/settings/transfer/", views.ownership_transfer, name="transfer"),
     path("o/<slug:org_slug>/settings/delete/", views.org_delete, name="delete"),
+    path("o/<slug:org_slug>/governance/", governance_views.governance, name="governance"),
 ]
