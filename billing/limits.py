@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Sum
 from django.urls import reverse
-from django.utils import timezone
 
 from config.errors import LimitExceeded
 
@@ -60,25 +58,11 @@ def _limit_error(organization, message: str, code: str) -> LimitExceeded:
 # --- usage ---------------------------------------------------------------------------------
 
 
-def month_start(today=None):
-    today = today or timezone.localdate()
-    return today.replace(day=1)
-
-
 def rows_synced_this_month(organization) -> int:
-    """Rows synced since the 1st, summed over the org's linked workspaces (from the roll-ups)."""
-    try:  # the usage roll-ups own the definitive figure once they exist
-        from billing.selectors import rows_synced_this_month as from_rollups
-    except ImportError:
-        from_rollups = None
-    if from_rollups is not None:
-        return int(from_rollups(organization) or 0)
-    from billing.models import DailyWorkspaceUsage
+    """Rows synced since the 1st, over the org's workspaces on their linked days (roll-ups)."""
+    from billing.selectors import rows_synced_this_month as from_rollups
 
-    total = DailyWorkspaceUsage.objects.filter(
-        workspace__organization=organization, day__gte=month_start()
-    ).aggregate(rows=Sum("rows_processed"))["rows"]
-    return int(total or 0)
+    return int(from_rollups(organization) or 0)
 
 
 def member_usage(organization) -> tuple[int, int]:
