@@ -83,7 +83,6 @@ def api_schema(seeded, wsgi_app):
 schema = schemathesis.pytest.from_fixture("api_schema")
 
 
-@pytest.mark.postgres
 @schema.parametrize()
 def test_api_conforms_to_its_schema(case):
     with transaction.atomic():
