@@ -81,7 +81,8 @@ def render_sentence(event) -> str:
         in_workspace=f" in {workspace}" if workspace else "",
     )
     sentence = string.Formatter().vformat(template, (), values)
-    if workspace and "{workspace}" not in template and "{in_workspace}" not in template:
+    mentions_workspace = "{workspace}" in template or "{in_workspace}" in template
+    if workspace and not mentions_workspace and event.target_type != "workspace":
         sentence += f" in {workspace}"
     return sentence
 

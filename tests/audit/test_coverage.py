@@ -19,3 +19,26 @@ def test_every_registered_action_renders_a_sentence_without_placeholders():
         sentence = render_sentence(event)
         assert sentence and "{" not in sentence, action
     assert sorted({a.split(".")[0] for a in EVENTS}) == CATEGORIES
+
+
+def test_sentences_name_the_workspace_once():
+    from audit.models import AuditEvent
+
+    created = AuditEvent(
+        action="workspace.created",
+        actor_label="Olivia Owner",
+        target_type="workspace",
+        target_label="Production",
+        workspace_label="Production",
+    )
+    assert render_sentence(created) == "Olivia Owner created the workspace Production"
+    policy = AuditEvent(
+        action="governance.policy_updated",
+        actor_label="Bob Admin",
+        actor_type="token",
+        target_label="allowed domains",
+        workspace_label="Production",
+    )
+    assert render_sentence(policy) == (
+        "Bob Admin (API token) changed the policy allowed domains in Production"
+    )
