@@ -333,13 +333,23 @@ def workspace_choices(org: Organization) -> list[tuple[str, str]]:
     return sorted(merged.items(), key=lambda kv: kv[1].lower())
 
 
-def member_choices(org: Organization) -> list[tuple[str, str]]:
-    return [
+MEMBER_CHOICES_MAX = 200
+
+
+def member_choices(
+    org: Organization, limit: int = MEMBER_CHOICES_MAX
+) -> list[tuple[str, str]] | None:
+    """(mem_ id, label) for the member filter's drop-down, or None when the org has more than
+    `limit` members: the filter is then a text field taking an email or mem_ id (a drop-down of
+    10,000 people helps nobody, and fetching and rendering it cost most of the page at scale)."""
+    rows = [
         (m.public_id, f"{m.user.display_name} <{m.user.email}>")
         for m in OrgMembership.objects.filter(organization=org)
         .select_related("user")
-        .order_by("user__full_name", "user__email")
+        .only("public_id", "user__full_name", "user__email")
+        .order_by("user__full_name", "user__email")[: limit + 1]
     ]
+    return rows if len(rows) <= limit else None
 
 
 def action_choices() -> list[tuple[str, str]]:

@@ -56,7 +56,11 @@ def log(request):
         "verification": chain_status(org),
         "tab": "audit",
     }
-    if filters.actor_id and not any(v == filters.raw.get("actor") for v, _ in context["members"]):
+    if (
+        filters.actor_id
+        and context["members"] is not None
+        and not any(v == filters.raw.get("actor") for v, _ in context["members"])
+    ):
         context["members"].append((filters.raw["actor"], f"{filters.actor_label} (former member)"))
     template = "audit/log.html#events" if request.htmx else "audit/log.html"
     return render(request, template, context, status=422 if errors else 200)
