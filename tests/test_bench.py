@@ -35,7 +35,17 @@ def test_bench_tiny_reports_every_measurement(tmp_path):
         DATABASE_URL=database.database_url(db, _base_name()),
     )
     proc = subprocess.run(
-        [sys.executable, "manage.py", "bench", "--scale", "tiny", "--runs", "5", "--json", str(out)],
+        [
+            sys.executable,
+            "manage.py",
+            "bench",
+            "--scale",
+            "tiny",
+            "--runs",
+            "5",
+            "--json",
+            str(out),
+        ],
         cwd=settings.BASE_DIR,
         env=env,
         capture_output=True,
