@@ -16,9 +16,8 @@ from django.db import connection
 from config.bench.database import database_url
 from config.bench.infra import CeleryWorker, purge_queue, worker_env
 
-ARTIFACTS = Path(
-    os.environ.get("TEST_ARTIFACTS") or Path(__file__).resolve().parents[2] / "test-artifacts"
-)
+# Worker output, for when a fault test fails: var/faults/<worker>.log
+WORKER_LOGS = Path(__file__).resolve().parents[2] / "var" / "faults"
 
 
 @pytest.fixture
@@ -43,7 +42,7 @@ def worker_factory(broker_url, test_database_url):
     def start(email_url: str, name: str = "w") -> CeleryWorker:
         env = worker_env(database_url=test_database_url, redis_url=broker_url, email_url=email_url)
         worker = CeleryWorker(
-            f"{name}{len(started)}-{queue}", queue=queue, env=env, log_dir=ARTIFACTS / "workers"
+            f"{name}{len(started)}-{queue}", queue=queue, env=env, log_dir=WORKER_LOGS
         )
         started.append(worker)
         return worker.start()
