@@ -10,7 +10,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_check(extra_env: dict) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "DEBUG")}
+    # A clean environment, as on a server: nothing leaks in from the test run (e.g. the
+    # DJANGO_ALLOW_ASYNC_UNSAFE that browser tests set, which check --deploy rejects).
+    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
     env.update(extra_env)
     return subprocess.run(
         [
