@@ -117,9 +117,13 @@ def record(
 
 
 def _append_to_chain(event: AuditEvent) -> None:
-    # Lock the chain head so concurrent writers append one after another.
-    head, _ = AuditChainHead.objects.get_or_create(chain_key=event.chain_key)
-    head = AuditChainHead.objects.select_for_update().get(pk=head.pk)
+    # Lock the chain head so concurrent writers append one after another. One round trip when
+    # the head exists (every event but a chain's first): record() sits in every write's path.
+    locked = AuditChainHead.objects.select_for_update()
+    head = locked.filter(chain_key=event.chain_key).first()
+    if head is None:
+        AuditChainHead.objects.get_or_create(chain_key=event.chain_key)
+        head = locked.get(chain_key=event.chain_key)
     event.seq = head.last_seq + 1
     event.prev_hash = head.last_hash
     # Round-trip details through JSON so the hash matches what the database returns later.
