@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.db import connection, connections
 
 from config.bench.database import database_url
@@ -74,6 +75,10 @@ def _signed_in_session(base_url: str) -> requests.Session:
 
 def test_requests_fail_cleanly_while_postgres_restarts_and_the_app_recovers():
     owner = UserFactory(full_name="Olivia Owner", email="olivia@acme.test")
+    # gunicorn runs the real settings, whose hashers do not include the tests' fast MD5 one.
+    hasher = PBKDF2PasswordHasher()
+    owner.password = hasher.encode(PASSWORD, hasher.salt())
+    owner.save(update_fields=["password"])
     org_create(
         actor=owner, name="Acme Corp", workspace=workspace_create(actor=owner, name="Production")
     )
