@@ -21,10 +21,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import record
+from billing.models import DailyActiveMember
 from config.roles import Role
 from members.models import OrgMembership, User
 from members.services import member_set_workspace_access
-from orgs.models import Organization
+from orgs.models import Organization, WorkspaceLinkPeriod
 from orgs.services import org_create, workspace_link
 from workspaces.models import (
     DataModel,
@@ -134,6 +135,8 @@ class Command(BaseCommand):
         for ws_name, spec in RESOURCES.items():
             syncs = self._resources(alice, workspaces[ws_name], spec)
             runs += self._history(syncs, spec)
+        self._backdate_links(org)
+        self._activity(org)
         self._rollup()
         self.stdout.write(
             self.style.SUCCESS(
@@ -271,6 +274,29 @@ class Command(BaseCommand):
             SyncRun.objects.bulk_create(runs, batch_size=1000)
             added += len(runs)
         return added
+
+    def _backdate_links(self, org: Organization) -> None:
+        """Demo only: the workspaces were linked before their run history began, so the usage
+        dashboard (which counts a workspace only on its linked days) shows the 90 days."""
+        since = timezone.now() - timedelta(days=DAYS + 1)
+        WorkspaceLinkPeriod.objects.filter(
+            organization=org, unlinked_at__isnull=True, linked_at__gt=since
+        ).update(linked_at=since)
+        Workspace.objects.filter(organization=org, linked_at__gt=since).update(linked_at=since)
+
+    def _activity(self, org: Organization) -> None:
+        """Demo only: a plausible month of "active in workspace" days for the demo people."""
+        today = timezone.now().date()
+        rng = random.Random("acme-activity")
+        rows = [
+            DailyActiveMember(
+                workspace_id=m.workspace_id, user_id=m.user_id, day=today - timedelta(d)
+            )
+            for m in WorkspaceMembership.objects.filter(workspace__organization=org).order_by("pk")
+            for d in range(30)
+            if rng.random() < 0.4
+        ]
+        DailyActiveMember.objects.bulk_create(rows, ignore_conflicts=True)
 
     def _rollup(self) -> None:
         """Bring the usage roll-ups up to date if the billing app provides the task."""
