@@ -35,6 +35,7 @@ from config.errors import (
 )
 from config.roles import Role
 from members.models import Invitation, InvitationGrant, OrgMembership, User, normalize_email
+from members.services import workspace_grant_via_org
 from orgs.governance import check_invite_email_allowed, default_workspace_grant
 from orgs.models import Organization
 from orgs.permissions import OrgCapability, org_role_of, require_org
@@ -505,47 +506,6 @@ class AcceptResult:
         )
 
 
-def _apply_grant(*, actor, org, user, workspace, role, existing, details) -> WorkspaceMembership:
-    """Grant via the org. An existing membership keeps its source and is only ever raised:
-    accepting an invitation never lowers access someone already has."""
-    if existing is None:
-        m = WorkspaceMembership.objects.create(
-            user=user,
-            workspace=workspace,
-            role=role,
-            granted_by=actor,
-            source=WorkspaceMembership.Source.ORG,
-        )
-        record(
-            actor=actor,
-            action="member.access_granted",
-            organization=org,
-            workspace=workspace,
-            target=user,
-            details={"role": role.label, "source": "org", **details},
-        )
-        return m
-    old = Role(existing.role)
-    if role > old:
-        existing.role = role
-        existing.granted_by = actor
-        existing.save(update_fields=["role", "granted_by", "updated_at"])
-        record(
-            actor=actor,
-            action="member.access_changed",
-            organization=org,
-            workspace=workspace,
-            target=user,
-            details={
-                "from_role": old.label,
-                "to_role": role.label,
-                "source": existing.source,
-                **details,
-            },
-        )
-    return existing
-
-
 @transaction.atomic
 def invitation_accept(*, user: User, token: str) -> AcceptResult:
     """Join the org and get the invitation's workspace grants, all in one transaction."""
@@ -622,7 +582,9 @@ def invitation_accept(*, user: User, token: str) -> AcceptResult:
         else:
             actor, role = None, policy_ws[pk]
             details = {"invitation": inv.public_id, "policy": "default_workspace_grant"}
-        m = _apply_grant(
+        # Accepting an invitation never lowers access someone already has.
+        m = workspace_grant_via_org(
+            never_lower=True,
             actor=actor,
             org=org,
             user=user,

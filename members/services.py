@@ -92,10 +92,25 @@ def _linked_workspaces(org: Organization, ids=None):
     return qs.order_by("pk")
 
 
-def _grant(*, actor, org, workspace, user, role: Role, existing: WorkspaceMembership | None):
-    """Grant via the org; on an existing (direct) membership change the role, keeping its source."""
+def workspace_grant_via_org(
+    *,
+    actor,
+    org,
+    workspace,
+    user,
+    role: Role,
+    existing: WorkspaceMembership | None,
+    details: dict | None = None,
+    never_lower: bool = False,
+) -> WorkspaceMembership:
+    """Grant access via the org (call with the workspace row locked).
+
+    An existing membership changes role but keeps its source (direct stays direct). With
+    never_lower (accepting an invitation) an existing role is only ever raised.
+    """
+    details = details or {}
     if existing is None:
-        WorkspaceMembership.objects.create(
+        membership = WorkspaceMembership.objects.create(
             user=user,
             workspace=workspace,
             role=role,
@@ -108,12 +123,12 @@ def _grant(*, actor, org, workspace, user, role: Role, existing: WorkspaceMember
             organization=org,
             workspace=workspace,
             target=user,
-            details={"role": role.label, "source": "org"},
+            details={"role": role.label, "source": "org", **details},
         )
-        return
+        return membership
     old = Role(existing.role)
-    if old == role:
-        return
+    if old == role or (never_lower and role < old):
+        return existing
     if old == Role.OWNER:
         owners = WorkspaceMembership.objects.filter(workspace=workspace, role=Role.OWNER).count()
         if owners <= 1:
@@ -129,8 +144,14 @@ def _grant(*, actor, org, workspace, user, role: Role, existing: WorkspaceMember
         organization=org,
         workspace=workspace,
         target=user,
-        details={"from_role": old.label, "to_role": role.label, "source": existing.source},
+        details={
+            "from_role": old.label,
+            "to_role": role.label,
+            "source": existing.source,
+            **details,
+        },
     )
+    return existing
 
 
 def _revoke(*, actor, org, workspace, membership: WorkspaceMembership):
@@ -202,7 +223,7 @@ def member_set_workspace_access(
             if existing is not None:
                 _revoke(actor=actor, org=org, workspace=workspace, membership=existing)
         else:
-            _grant(
+            workspace_grant_via_org(
                 actor=actor,
                 org=org,
                 workspace=workspace,
