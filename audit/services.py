@@ -117,21 +117,71 @@ def record(
 
 
 def _append_to_chain(event: AuditEvent) -> None:
-    # Lock the chain head so concurrent writers append one after another. One round trip when
-    # the head exists (every event but a chain's first): record() sits in every write's path.
+    # Round-trip details through JSON so the hash matches what the database returns later.
+    event.details = json.loads(json.dumps(event.details, cls=DjangoJSONEncoder))
+    event.public_id = event.public_id or _new_event_id()
+    conn = transaction.get_connection()
+    if conn.vendor == "postgresql":
+        _append_postgres(conn, event)
+    else:
+        _append_orm(event)
+
+
+def _seal(event: AuditEvent, seq: int, prev_hash: str) -> None:
+    event.seq = seq
+    event.prev_hash = prev_hash
+    event.hash = event_hash(event)
+
+
+def _append_orm(event: AuditEvent) -> None:
+    """Portable path (SQLite): lock the head, insert, move the head."""
     locked = AuditChainHead.objects.select_for_update()
     head = locked.filter(chain_key=event.chain_key).first()
     if head is None:
         AuditChainHead.objects.get_or_create(chain_key=event.chain_key)
         head = locked.get(chain_key=event.chain_key)
-    event.seq = head.last_seq + 1
-    event.prev_hash = head.last_hash
-    # Round-trip details through JSON so the hash matches what the database returns later.
-    event.details = json.loads(json.dumps(event.details, cls=DjangoJSONEncoder))
-    event.public_id = event.public_id or _new_event_id()
-    event.hash = event_hash(event)
+    _seal(event, head.last_seq + 1, head.last_hash)
     event.save(force_insert=True)
     AuditChainHead.objects.filter(pk=head.pk).update(last_seq=event.seq, last_hash=event.hash)
+
+
+_HEAD = AuditChainHead._meta.db_table
+_EVENTS = AuditEvent._meta.db_table
+_EVENT_FIELDS = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key]
+
+# Locks the chain head and reserves the next seq in one statement. A concurrent writer blocks
+# on the row lock until the first commits; PostgreSQL then re-reads the committed row, so the
+# second gets the next seq and the first's hash. No row yet: the chain's first event.
+ADVANCE_HEAD_SQL = (
+    f'UPDATE "{_HEAD}" SET "last_seq" = "last_seq" + 1 WHERE "chain_key" = %s '
+    'RETURNING "last_seq", "last_hash"'
+)
+# The event and the head's new hash in one round trip (the head row is already locked).
+INSERT_AND_SEAL_SQL = (
+    f'WITH ev AS (INSERT INTO "{_EVENTS}" ('
+    + ", ".join(f'"{f.column}"' for f in _EVENT_FIELDS)
+    + ") VALUES ("
+    + ", ".join("%s" for _ in _EVENT_FIELDS)
+    + ') RETURNING "id") '
+    f'UPDATE "{_HEAD}" SET "last_hash" = %s WHERE "chain_key" = %s RETURNING (SELECT "id" FROM ev)'
+)
+
+
+def _append_postgres(conn, event: AuditEvent) -> None:
+    """Two round trips: advance (and lock) the head, then insert the event and seal the head."""
+    with conn.cursor() as cur:
+        cur.execute(ADVANCE_HEAD_SQL, [event.chain_key])
+        row = cur.fetchone()
+        if row is None:
+            AuditChainHead.objects.get_or_create(chain_key=event.chain_key)
+            cur.execute(ADVANCE_HEAD_SQL, [event.chain_key])
+            row = cur.fetchone()
+        _seal(event, row[0], row[1])
+        params = [f.get_db_prep_save(getattr(event, f.attname), conn) for f in _EVENT_FIELDS]
+        cur.execute(INSERT_AND_SEAL_SQL, [*params, event.hash, event.chain_key])
+        event.pk = cur.fetchone()[0]
+    event._state.adding = False
+    event._state.db = conn.alias
 
 
 def _new_event_id() -> str:
