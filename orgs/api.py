@@ -19,6 +19,7 @@ from config.apikit import (
 )
 from config.errors import NotFound, ValidationFailed
 from config.roles import Role
+from members import two_factor
 from orgs import services
 from orgs.models import Organization
 from orgs.selectors import linked_workspaces, org_for_viewer
@@ -34,7 +35,10 @@ def org_of(request: HttpRequest, org_id: str) -> tuple[Organization, Role]:
     public_id = public_id_or_none(org_id, "org")
     if public_id is None:
         raise NotFound("No such organization.")
-    return org_for_viewer(request.user, public_id=public_id)
+    org, role = org_for_viewer(request.user, public_id=public_id)
+    # Governance: an org requiring two-factor sign-in refuses members without it (403).
+    two_factor.api_check(request.user, org.pk)
+    return org, role
 
 
 # --- schemas ---------------------------------------------------------------------------------

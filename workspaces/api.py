@@ -10,7 +10,9 @@ from ninja import Router, Schema
 
 from config.apikit import Count, IsoDateTime, errors, public_id_or_none, text
 from config.errors import NotFound
+from members import two_factor
 from workspaces.models import Sync
+from workspaces.permissions import workspace_role_of
 from workspaces.services import sync_run_record
 
 router = Router(tags=["sync runs"])
@@ -56,6 +58,8 @@ def report_sync_run(request, workspace_id: str, sync_id: str, payload: SyncRunIn
     )
     if not sync:
         raise NotFound("No such sync in this workspace.")
+    if workspace_role_of(request.user, sync.workspace) is not None:
+        two_factor.api_check(request.user, sync.workspace.organization_id)
     # The service admits workspace members only; anyone else gets the same 404.
     run = sync_run_record(
         actor=request.user,
