@@ -18,9 +18,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from django.db import transaction
 from django.utils import timezone
 
 from audit.models import AuditChainHead, AuditEvent, ChainVerification
+from audit.selectors import forget_page_choices
 from audit.services import event_hash
 
 
@@ -110,6 +112,7 @@ def verify_and_record(chain_key: int) -> ChainResult:
             "first_bad_event_public_id": result.first_bad_event,
         },
     )
+    transaction.on_commit(lambda: forget_page_choices(chain_key))
     return result
 
 

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from django.core.cache import cache
 from django.db.models import F
 from django.db.models.fields.tuple_lookups import Tuple, TupleLessThan
 from django.utils import timezone
@@ -342,12 +343,15 @@ def member_choices(
     """(mem_ id, label) for the member filter's drop-down, or None when the org has more than
     `limit` members: the filter is then a text field taking an email or mem_ id (a drop-down of
     10,000 people helps nobody, and fetching and rendering it cost most of the page at scale)."""
+    # LIMIT limit+1 on the org's memberships first (an index range, no sort of 10,000 people),
+    # then name-sort at most limit+1 rows.
+    first = OrgMembership.objects.filter(organization=org).order_by().values("pk")[: limit + 1]
     rows = [
         (m.public_id, f"{m.user.display_name} <{m.user.email}>")
-        for m in OrgMembership.objects.filter(organization=org)
+        for m in OrgMembership.objects.filter(pk__in=first)
         .select_related("user")
         .only("public_id", "user__full_name", "user__email")
-        .order_by("user__full_name", "user__email")[: limit + 1]
+        .order_by("user__full_name", "user__email")
     ]
     return rows if len(rows) <= limit else None
 
@@ -363,3 +367,32 @@ def action_choices() -> list[tuple[str, str]]:
 def chain_status(org: Organization) -> ChainVerification | None:
     """The last scheduled verification of the org's hash chain (None before the first run)."""
     return ChainVerification.objects.filter(chain_key=org.pk).first()
+
+
+# --- the page's fixed reads, cached ------------------------------------------------------
+
+PAGE_CHOICES_TTL = 30  # seconds; changes through record()/verification invalidate sooner
+
+
+def page_choices_key(org_id: int) -> str:
+    return f"audit:page-choices:{org_id}"
+
+
+def page_choices(org: Organization) -> dict:
+    """The filter drop-downs (workspaces, members) and the chain status: five queries that do
+    not depend on the filters, cached per org for PAGE_CHOICES_TTL seconds. record() drops the
+    entry when an org/workspace/member event commits, verification when it stores a result."""
+    key = page_choices_key(org.pk)
+    cached = cache.get(key)
+    if cached is None:
+        cached = {
+            "workspaces": workspace_choices(org),
+            "members": member_choices(org),
+            "verification": chain_status(org),
+        }
+        cache.set(key, cached, PAGE_CHOICES_TTL)
+    return cached
+
+
+def forget_page_choices(org_id: int) -> None:
+    cache.delete(page_choices_key(org_id))

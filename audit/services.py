@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from typing import TYPE_CHECKING
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
+from django.db.models import signals
 from django.utils import timezone
 
 from audit import context as audit_context
 from audit.events import EVENTS
 from audit.models import AuditChainHead, AuditEvent
+from audit.selectors import forget_page_choices
 
 if TYPE_CHECKING:
     from members.models import User
@@ -113,7 +116,14 @@ def record(
         chain_key=organization.pk if organization else 0,
     )
     _append_to_chain(event)
+    if event.chain_key and action.split(".", 1)[0] in CHOICE_CATEGORIES:
+        # The audit page caches its filter choices; these events may change them.
+        transaction.on_commit(functools.partial(forget_page_choices, event.chain_key))
     return event
+
+
+# Events that may change the audit page's workspace or member drop-downs.
+CHOICE_CATEGORIES = frozenset({"org", "workspace", "member", "audit"})
 
 
 def _append_to_chain(event: AuditEvent) -> None:
@@ -182,6 +192,16 @@ def _append_postgres(conn, event: AuditEvent) -> None:
         event.pk = cur.fetchone()[0]
     event._state.adding = False
     event._state.db = conn.alias
+    # Raw SQL skips Model.save(): keep its post_save for whoever listens (e.g. test plugins).
+    if signals.post_save.has_listeners(AuditEvent):
+        signals.post_save.send(
+            sender=AuditEvent,
+            instance=event,
+            created=True,
+            update_fields=None,
+            raw=False,
+            using=conn.alias,
+        )
 
 
 def _new_event_id() -> str:

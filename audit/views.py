@@ -15,16 +15,16 @@ from audit.events import detail_rows, render_sentence
 from audit.export import FORMATS, export_rows, stream_csv, stream_jsonl
 from audit.selectors import (
     action_choices,
-    chain_status,
     events_for,
-    member_choices,
+    page_choices,
     parse_filters,
     parse_moment,
-    workspace_choices,
 )
 from config.errors import ValidationFailed
 from orgs.decorators import org_view
 from orgs.permissions import OrgCapability
+
+ACTIONS = action_choices()  # the registry is static
 
 
 @org_view(OrgCapability.VIEW_USAGE_AUDIT)
@@ -40,6 +40,8 @@ def log(request):
         cursor = None
         events, next_cursor = events_for(org, **filters.selector_kwargs())
     qs = filters.querystring()
+    choices = page_choices(org)
+    members = list(choices["members"]) if choices["members"] is not None else None
     next_qs = urlencode({**filters.raw, "cursor": next_cursor}) if next_cursor else ""
     context = {
         "org": org,
@@ -50,10 +52,10 @@ def log(request):
         "querystring": qs,
         "next_querystring": next_qs,
         "paged": bool(cursor),
-        "workspaces": workspace_choices(org),
-        "members": member_choices(org),
-        "actions": action_choices(),
-        "verification": chain_status(org),
+        "workspaces": choices["workspaces"],
+        "members": members,
+        "actions": ACTIONS,
+        "verification": choices["verification"],
         "tab": "audit",
     }
     if (
