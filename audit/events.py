@@ -43,6 +43,9 @@ EVENTS: dict[str, str] = {
     "sync.run_failed": "Sync {target} in {workspace} failed",
     "token.created": "{actor} created the API token {target}",
     "token.revoked": "{actor} revoked the API token {target}",
+    "account.two_factor_enabled": "{actor} turned on two-factor sign-in",
+    "account.two_factor_disabled": "{actor} turned off two-factor sign-in",
+    "account.recovery_codes_regenerated": "{actor} generated new two-factor recovery codes",
     "audit.pruned": "{actor} archived and removed {count} events older than {before}",
 }
 

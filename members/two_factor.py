@@ -25,6 +25,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 
+from audit.services import record
 from config.errors import Conflict, PermissionDenied, RateLimited, ValidationFailed
 from members.models import TwoFactorDevice, User
 
@@ -189,6 +190,7 @@ def two_factor_enable(*, user: User, secret: str, code: str) -> list[str]:
             "recovery_code_hashes": [_hash_recovery(c) for c in codes],
         },
     )
+    record(actor=user, action="account.two_factor_enabled", target=user)
     return codes
 
 
@@ -217,6 +219,7 @@ def recovery_codes_regenerate(*, user: User, code: str) -> list[str]:
     codes = _new_recovery_codes()
     device.recovery_code_hashes = [_hash_recovery(c) for c in codes]
     device.save(update_fields=["recovery_code_hashes"])
+    record(actor=user, action="account.recovery_codes_regenerated", target=user)
     return codes
 
 
@@ -237,6 +240,7 @@ def two_factor_disable(*, user: User, code: str) -> None:
         _note_failure(user)
         raise
     device.delete()
+    record(actor=user, action="account.two_factor_disabled", target=user)
 
 
 # --- sign-in step ----------------------------------------------------------------------------

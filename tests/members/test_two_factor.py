@@ -261,3 +261,27 @@ def test_enforcement_costs_one_query_without_the_policy(
         assert two_factor.enforce(Request(), ns.org.pk) is None
     with django_assert_num_queries(0):
         assert two_factor.enforce(Request(), None) is None
+
+
+def test_two_factor_changes_are_audited(owner):
+    from audit.models import AuditEvent
+
+    def actions():
+        return list(
+            AuditEvent.objects.filter(actor_user=owner, action__startswith="account.")
+            .order_by("seq")
+            .values_list("action", flat=True)
+        )
+
+    secret, _ = enrol(owner)
+    assert actions() == ["account.two_factor_enabled"]
+    with pytest.raises(ValidationFailed):
+        two_factor.recovery_codes_regenerate(user=owner, code="000000x")
+    assert actions() == ["account.two_factor_enabled"]  # a refused change records nothing
+    codes = two_factor.recovery_codes_regenerate(user=owner, code=next_code(secret))
+    two_factor.two_factor_disable(user=owner, code=codes[0])
+    assert actions() == [
+        "account.two_factor_enabled",
+        "account.recovery_codes_regenerated",
+        "account.two_factor_disabled",
+    ]
