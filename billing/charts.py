@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from html import escape  # plain strings only here; faster than django's lazy-aware wrapper
 
-from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 SUCCEEDED_COLOR = "#2b8a3e"
@@ -216,8 +216,11 @@ def sparkline(
     top_value = max(values, default=0)
     if top_value and len(values) > 1:
         step = (width - 2) / (len(values) - 1)
+        scale = (height - 4) / top_value
+        base = height - 2
+        # One %-format per point (a 366-day line × 50 workspaces is 18k points per page).
         points = " ".join(
-            f"{_num(1 + i * step)},{_num(height - 2 - (height - 4) * v / top_value)}"
+            "%.1f,%.1f" % (1 + i * step, base - v * scale)  # noqa: UP031 — fastest here
             for i, v in enumerate(values)
         )
         parts.append(

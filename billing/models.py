@@ -95,3 +95,21 @@ class RollupWatermark(models.Model):
 
     name = models.CharField(max_length=50, unique=True)
     value = models.DateTimeField()
+
+
+class ActiveMemberCount(models.Model):
+    """Distinct people active in an org's workspaces over the last 30 days, as of the last
+    roll-up pass: one row per (org, workspace linked during the window) and one org-wide row
+    (workspace NULL). Only days the workspace was linked to the org count. Replaced wholesale
+    by each roll-up pass (billing.rollups.refresh_active_member_counts)."""
+
+    organization = models.ForeignKey(
+        "orgs.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.CASCADE, related_name="+", null=True
+    )
+    window_start = models.DateField()
+    window_end = models.DateField()
+    active_members = models.IntegerField(default=0)
+    computed_at = models.DateTimeField()

@@ -5,6 +5,8 @@ watermark and recomputes those whole days from the raw runs in ONE statement
 (INSERT … SELECT … GROUP BY … ON CONFLICT DO UPDATE). Recomputing whole days instead of adding
 deltas makes it idempotent (running it twice changes nothing) and counts late-arriving runs.
 The full pass deletes the roll-up and re-inserts it with one INSERT … SELECT (FULL_ROLLUP_SQL).
+Every pass also recomputes the orgs' 30-day active-member counts (ACTIVE_COUNTS_SQL), so the
+usage page reads a few precomputed rows instead of counting distinct people on each view.
 Both run in one transaction holding the watermark row's lock, so two passes never interleave.
 """
 
@@ -21,6 +23,7 @@ from billing.models import RollupWatermark
 from workspaces.models import SyncRun
 
 WATERMARK_NAME = "billing.daily_workspace_usage"
+ACTIVE_WINDOW_DAYS = 30  # active members are counted over the last 30 days (UTC), today included
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # The watermark race: SyncRun.recorded_at is stamped when the run is written, but the row only
@@ -116,6 +119,80 @@ ON CONFLICT (workspace_id, day) DO UPDATE SET
 """
 
 
+# Active members, last ACTIVE_WINDOW_DAYS days, counted once per pass for every org: the
+# distinct (workspace, person) pairs on days the workspace was linked to the org (a day counts
+# when it was linked at any time that day, UTC — the same rule as the usage figures), then per
+# workspace and org-wide. Replaces billing_activemembercount wholesale. Params: window start,
+# window end (both dates), computed_at; each twice for the spans.
+_ACTIVE_SPANS = """
+SELECT p.organization_id, p.workspace_id,
+       {greatest}({linked_day}, %(start)s) AS lo,
+       {least}(COALESCE({unlinked_day}, %(end)s), %(end)s) AS hi
+FROM orgs_workspacelinkperiod p
+JOIN orgs_organization o ON o.id = p.organization_id AND o.deleted_at IS NULL
+WHERE {linked_day} <= %(end)s AND (p.unlinked_at IS NULL OR {unlinked_day} >= %(start)s)
+"""
+_ACTIVE_COUNTS_SQL = """
+WITH spans AS ({spans}),
+pairs AS (
+    SELECT DISTINCT s.organization_id, a.workspace_id, a.user_id
+    FROM spans s
+    JOIN billing_dailyactivemember a
+      ON a.workspace_id = s.workspace_id AND a.day >= s.lo AND a.day <= s.hi
+)
+INSERT INTO billing_activemembercount
+    (organization_id, workspace_id, window_start, window_end, active_members, computed_at)
+SELECT organization_id, workspace_id, %(start)s, %(end)s, COUNT(*), %(now)s
+FROM pairs GROUP BY organization_id, workspace_id
+UNION ALL
+SELECT organization_id, NULL, %(start)s, %(end)s, COUNT(DISTINCT user_id), %(now)s
+FROM pairs GROUP BY organization_id
+"""
+ACTIVE_COUNTS_SQL = _ACTIVE_COUNTS_SQL.format(
+    spans=_ACTIVE_SPANS.format(
+        greatest="GREATEST",
+        least="LEAST",
+        linked_day="(p.linked_at AT TIME ZONE 'UTC')::date",
+        unlinked_day="(p.unlinked_at AT TIME ZONE 'UTC')::date",
+    )
+)
+_SQLITE_ACTIVE_COUNTS_SQL = _ACTIVE_COUNTS_SQL.format(
+    spans=_ACTIVE_SPANS.format(
+        greatest="MAX",
+        least="MIN",
+        linked_day="date(p.linked_at)",
+        unlinked_day="date(p.unlinked_at)",
+    )
+)
+
+
+def refresh_active_member_counts(*, now: datetime | None = None) -> int:
+    """Recompute every org's 30-day active-member counts (per workspace and org-wide).
+
+    Run by each roll-up pass, inside its transaction; returns the number of rows written.
+    """
+    now = now or timezone.now()
+    end = now.astimezone(UTC).date()
+    start = end - timedelta(days=ACTIVE_WINDOW_DAYS - 1)
+    if connection.vendor == "postgresql":
+        statement = ACTIVE_COUNTS_SQL
+    elif connection.vendor == "sqlite":
+        statement = _SQLITE_ACTIVE_COUNTS_SQL
+    else:
+        raise NotImplementedError(f"Active-member counts do not support {connection.vendor}.")
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM billing_activemembercount")
+        cursor.execute(
+            statement,
+            {
+                "start": connection.ops.adapt_datefield_value(start),
+                "end": connection.ops.adapt_datefield_value(end),
+                "now": connection.ops.adapt_datetimefield_value(now),
+            },
+        )
+        return cursor.rowcount
+
+
 def _statements() -> tuple[str, str]:
     """(full, incremental) SQL for the current database."""
     if connection.vendor == "postgresql":
@@ -165,6 +242,7 @@ def rollup_usage(*, full: bool = False) -> dict:
             if runs_seen:
                 cursor.execute(incremental_sql, [connection.ops.adapt_datetimefield_value(since)])
                 days = cursor.rowcount
+    active_rows = refresh_active_member_counts(now=now)
     previous = watermark.value
     watermark.value = _next_watermark(previous, newest_seen, now)
     watermark.save(update_fields=["value"])
@@ -175,4 +253,5 @@ def rollup_usage(*, full: bool = False) -> dict:
         "days_recomputed": days,
         "watermark": watermark.value.isoformat(),
         "previous_watermark": previous.isoformat(),
+        "active_member_rows": active_rows,
     }

@@ -1,7 +1,7 @@
 """Usage reads for an organization: the one report behind the Usage page and the usage API.
 
-Figures come only from the daily roll-ups (DailyWorkspaceUsage, DailyActiveMember) and resource
-counts — never from raw sync runs — in a fixed number of queries whatever the range or the
+Figures come only from the roll-ups (DailyWorkspaceUsage, and ActiveMemberCount: the 30-day
+active-member counts the roll-up pass computes from DailyActiveMember) and resource counts — never from raw sync runs — in a fixed number of queries whatever the range or the
 number of workspaces. A workspace counts for the org only on the days it was linked to it: a
 day counts when the workspace was linked at any time that day (UTC), per WorkspaceLinkPeriod,
 so workspaces linked for part of the range (including ones unlinked since) are included.
@@ -11,17 +11,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import cached_property
 
-from django.db.models import Count, Exists, OuterRef, Q, Sum
+from django.db.models import Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
-from billing.models import DailyActiveMember, DailyWorkspaceUsage
+from billing.models import ActiveMemberCount, DailyWorkspaceUsage
+from billing.rollups import ACTIVE_WINDOW_DAYS
 from config.errors import ValidationFailed
 from orgs.models import Organization, WorkspaceLinkPeriod
 from orgs.selectors import linked_workspaces
 
 MAX_RANGE_DAYS = 366
-ACTIVE_WINDOW_DAYS = 30
 
 
 def _rate(succeeded: int, runs: int) -> float | None:
@@ -93,11 +94,33 @@ class WorkspaceUsage:
     failed: int = 0
     rows_processed: int = 0
     bytes_processed: int = 0
-    daily: list[DayUsage] = field(default_factory=list)
+    # The range, and the roll-up figures by day index (runs, succeeded, failed, rows, bytes):
+    # `daily` is built from them only when asked for (the API and the CSV; the page's sparkline
+    # needs only runs_per_day()).
+    since: date | None = None
+    days: int = 0
+    by_day: dict[int, tuple[int, int, int, int, int]] = field(default_factory=dict, repr=False)
 
     @property
     def success_rate(self) -> float | None:
         return _rate(self.succeeded, self.runs)
+
+    @cached_property
+    def daily(self) -> list[DayUsage]:
+        """Every day of the range, zeros where the workspace had no runs (or wasn't linked)."""
+        by_day, since = self.by_day, self.since
+        return [
+            DayUsage(since + timedelta(i), *by_day[i])
+            if i in by_day
+            else DayUsage(since + timedelta(i))
+            for i in range(self.days)
+        ]
+
+    def runs_per_day(self) -> list[int]:
+        runs = [0] * self.days
+        for i, figures in self.by_day.items():
+            runs[i] = figures[0]
+        return runs
 
     def as_dict(self) -> dict:
         return {
@@ -222,18 +245,21 @@ def _linked_that_day(org: Organization) -> Exists:
 
 
 def _linked_days_in_range(periods: list[LinkSpan], since: date, until: date) -> int:
-    days: set[date] = set()
-    for p in periods:
-        first = max(p.linked_on, since)
-        last = min(p.unlinked_on or until, until)
-        days.update(first + timedelta(n) for n in range((last - first).days + 1))
-    return len(days)
+    """Days of since..until covered by at least one period (periods may overlap)."""
+    spans = sorted((max(p.linked_on, since), min(p.unlinked_on or until, until)) for p in periods)
+    total, covered_to = 0, since - timedelta(days=1)  # last day already counted
+    for first, last in spans:
+        first = max(first, covered_to + timedelta(days=1))
+        if last >= first:
+            total += (last - first).days + 1
+            covered_to = last
+    return total
 
 
 def usage_for(org: Organization, *, since: date, until: date) -> UsageReport:
     """The org's usage from `since` to `until` (inclusive), overall, per workspace and per day.
 
-    Five queries, whatever the range or the number of workspaces. The caller checks that the
+    Four queries, whatever the range or the number of workspaces. The caller checks that the
     viewer may see usage (OrgCapability.VIEW_USAGE_AUDIT).
     """
     since, until = clean_usage_range(since, until)
@@ -277,8 +303,8 @@ def usage_for(org: Organization, *, since: date, until: date) -> UsageReport:
         )
     for ws in by_pk.values():
         ws.linked_days = _linked_days_in_range(ws.periods, since, until)
-        ws.daily = [DayUsage(day=d) for d in range_days]
-    daily = [DayUsage(day=d) for d in range_days]
+        ws.since, ws.days = since, len(range_days)
+    day_totals = [[0, 0, 0, 0, 0] for _ in range_days]
 
     # 3. The daily roll-up rows of the range, on days the workspace was linked to this org.
     rows = (
@@ -298,27 +324,32 @@ def usage_for(org: Organization, *, since: date, until: date) -> UsageReport:
         ws = by_pk.get(ws_pk)
         if ws is None:  # linked that day, so its period is in (1); defensive only
             continue
-        usage = DayUsage(day, runs, succeeded, failed, rows_processed, bytes_processed)
         index = (day - since).days
-        ws.daily[index].add(usage)
-        daily[index].add(usage)
+        ws.by_day[index] = (runs, succeeded, failed, rows_processed, bytes_processed)
+        t = day_totals[index]
+        t[0] += runs
+        t[1] += succeeded
+        t[2] += failed
+        t[3] += rows_processed
+        t[4] += bytes_processed
         ws.runs += runs
         ws.succeeded += succeeded
         ws.failed += failed
         ws.rows_processed += rows_processed
         ws.bytes_processed += bytes_processed
+    daily = [DayUsage(d, *t) for d, t in zip(range_days, day_totals, strict=True)]
 
-    # 4 and 5. Distinct people active in the last 30 days (on days linked to this org),
-    # per workspace and across the org.
-    active = DailyActiveMember.objects.filter(day__gte=active_since, day__lte=today).filter(
-        _linked_that_day(org)
-    )
-    for ws_pk, n in (
-        active.order_by().values("workspace").annotate(n=Count("user", distinct=True))
-    ).values_list("workspace", "n"):
-        if ws_pk in by_pk:
+    # 4. Distinct people active in the last 30 days (on days linked to this org), per workspace
+    # and across the org, as counted by the last roll-up pass (billing.rollups).
+    active_people = 0
+    for ws_pk, n, window_start, window_end in ActiveMemberCount.objects.filter(
+        organization=org
+    ).values_list("workspace_id", "active_members", "window_start", "window_end"):
+        active_since, today = window_start, window_end
+        if ws_pk is None:
+            active_people = n
+        elif ws_pk in by_pk:
             by_pk[ws_pk].active_members = n
-    active_people = active.aggregate(n=Count("user", distinct=True))["n"] or 0
 
     workspaces = sorted(by_pk.values(), key=lambda w: (not w.linked_now, w.name.lower()))
     linked = [w for w in workspaces if w.linked_now]

@@ -1,5 +1,7 @@
 """Organization › Usage: the report selector and the page (permissions, ranges, charts, queries)."""
 
+import csv
+import io
 import json
 import random
 from datetime import UTC, datetime, timedelta
@@ -79,6 +81,7 @@ def org_with_workspaces(owner, n, *, days=90, seed=0):
             active.append(DailyActiveMember(workspace=w, user=p, day=today()))
     DailyWorkspaceUsage.objects.bulk_create(rows)
     DailyActiveMember.objects.bulk_create(active)
+    rollup_usage()  # counts the active members
     return org
 
 
@@ -107,6 +110,7 @@ def test_report_totals_per_workspace_and_per_day(org_setup):
             DailyActiveMember(workspace=s.ws_b, user=s.member, day=today() - timedelta(days=45)),
         ]
     )
+    rollup_usage()  # the roll-up pass counts active members (billing.ActiveMemberCount)
     report = usage_for(s.org, since=today() - timedelta(days=6), until=today())
     by_name = {w.name: w for w in report.workspaces}
     a, b = by_name["Production"], by_name["Staging"]
@@ -229,7 +233,7 @@ def test_query_count_is_fixed(owner, django_assert_num_queries):
     small = org_with_workspaces(owner, 2, days=7)
     large = org_with_workspaces(owner, 20, days=90, seed=1)
     for org, days in ((small, 7), (small, 90), (large, 7), (large, 90)):
-        with django_assert_num_queries(5):
+        with django_assert_num_queries(4):
             report = usage_for(org, since=today() - timedelta(days=days - 1), until=today())
         assert len(report.daily) == days
 
@@ -374,6 +378,62 @@ def test_active_members_of_workspaces_count_people_once(owner):
     report = usage_for(org, since=today() - timedelta(days=6), until=today())
     assert [w.active_members for w in report.workspaces] == [2, 2, 2]
     assert report.totals.active_members == 2
+
+
+def test_active_members_are_as_of_the_last_rollup(org_setup):
+    """Activity after the last pass shows on the next one; the window is the pass's."""
+    s = org_setup
+    DailyActiveMember.objects.create(workspace=s.ws_a, user=s.admin, day=today())
+    report = usage_for(s.org, since=today(), until=today())
+    assert report.totals.active_members == 0  # not rolled up yet
+    result = rollup_usage()
+    assert result["active_member_rows"] >= 2  # Production and the org-wide row
+    report = usage_for(s.org, since=today(), until=today())
+    assert report.totals.active_members == 1
+    assert (report.active_since, report.active_until) == (today() - timedelta(days=29), today())
+    rollup_usage()  # idempotent: the counts are replaced, not added to
+    assert usage_for(s.org, since=today(), until=today()).totals.active_members == 1
+
+
+def test_active_members_only_on_days_linked_to_the_org(org_setup):
+    s = org_setup
+    WorkspaceLinkPeriod.objects.filter(organization=s.org, workspace=s.ws_b).update(
+        linked_at=midnight(today() - timedelta(days=60)),
+        unlinked_at=midnight(today() - timedelta(days=10)),
+    )
+    DailyActiveMember.objects.bulk_create(
+        [
+            DailyActiveMember(workspace=s.ws_b, user=s.member, day=today() - timedelta(days=12)),
+            DailyActiveMember(workspace=s.ws_b, user=s.admin, day=today() - timedelta(days=2)),
+        ]
+    )
+    rollup_usage()
+    report = usage_for(s.org, since=today() - timedelta(days=29), until=today())
+    staging = next(w for w in report.workspaces if w.name == "Staging")
+    assert staging.active_members == 1  # the admin's day came after the unlink
+    assert report.totals.active_members == 1
+
+
+def test_daily_csv_has_one_line_per_workspace_and_day(org_setup, login):
+    s = org_setup
+    DailyWorkspaceUsage.objects.bulk_create(
+        [
+            usage_row(s.ws_a, today(), runs=4, succeeded=3, rows=10, bytes_=100),
+            usage_row(s.ws_b, today() - timedelta(days=1), runs=2, succeeded=2),
+        ]
+    )
+    response = login(s.owner).get(_url(s.org, "?days=7&format=csv"))
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    lines = list(csv.DictReader(io.StringIO(response.content.decode())))
+    got = {(r["workspace"], r["day"], r["runs"], r["success_rate"]) for r in lines}
+    assert got == {
+        ("Production", today().isoformat(), "4", "0.75"),
+        ("Staging", (today() - timedelta(days=1)).isoformat(), "2", "1.0"),
+    }
+    page = login(s.owner).get(_url(s.org, "?days=7")).content.decode()
+    assert "days=7&amp;format=csv" in page
+    assert login(s.member).get(_url(s.org, "?days=7&format=csv")).status_code == 403
 
 
 def test_grants_do_not_matter_only_the_org_role(org_setup, login):
