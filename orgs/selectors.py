@@ -44,7 +44,7 @@ def _count_of(model):
         model.objects.filter(workspace=OuterRef("pk"))
         .order_by()
         .values("workspace")
-        .annotate(c=Count("pk"))
+        .annotate(c=Count("*"))  # COUNT(*) lets PostgreSQL count from the index alone
         .values("c")
     )
     return Coalesce(Subquery(sub, output_field=IntegerField()), 0)
