@@ -111,3 +111,19 @@ def test_tab_shows_for_admins_only(org_setup, login):
         'href="/o/acme-corp/audit/"'
         not in login(org_setup.member).get("/o/acme-corp/").content.decode()
     )
+
+
+def test_filter_choices_are_cached_and_refreshed_by_audited_changes(
+    org_setup, login, django_assert_max_num_queries, django_capture_on_commit_callbacks
+):
+    from orgs.services import workspace_create_linked
+
+    s = org_setup
+    client = login(s.owner)
+    client.get(url(s.org))  # fills the cache of drop-downs and chain status
+    with django_assert_max_num_queries(8):
+        assert client.get(url(s.org)).status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        ws = workspace_create_linked(actor=s.owner, org=s.org, name="Fresh Workspace")
+    page = client.get(url(s.org)).content.decode()
+    assert f'<option value="{ws.public_id}">Fresh Workspace</option>' in page
