@@ -3,6 +3,7 @@
 from django.contrib import admin
 
 from billing.models import (
+    ActiveMemberCount,
     BillingAccount,
     DailyActiveMember,
     DailyWorkspaceUsage,
@@ -82,6 +83,14 @@ class DailyActiveMemberAdmin(ViewOnlyAdmin):
     ordering = ("-day",)
     paginator = EstimatedCountPaginator
     show_full_result_count = False
+
+
+@admin.register(ActiveMemberCount)
+class ActiveMemberCountAdmin(ViewOnlyAdmin):
+    list_display = ("organization", "workspace", "active_members", "window_start", "window_end")
+    search_fields = ("organization__name", "workspace__name")
+    list_select_related = ("organization", "workspace")
+    autocomplete_fields = ("organization", "workspace")
 
 
 @admin.register(RollupWatermark)
