@@ -22,7 +22,7 @@ from django.db import connection
 from django.utils import timezone
 
 from audit.models import AuditChainHead
-from audit.services import event_hash
+from audit.services import HASHED_FIELDS, event_hash
 from billing.models import BillingAccount, Plan
 from config.roles import Role
 from members.models import Invitation, OrgMembership, User
@@ -437,26 +437,8 @@ def _audit_events(org, owner, workspaces, users, syncs, scale, rng, now) -> int:
     return n
 
 
-HASH_COLUMNS = [
-    "public_id",
-    "occurred_at",
-    "organization_id",
-    "workspace_id",
-    "workspace_label",
-    "actor_type",
-    "actor_user_id",
-    "actor_token_id",
-    "actor_label",
-    "action",
-    "target_type",
-    "target_id",
-    "target_label",
-    "details",
-    "ip",
-    "chain_key",
-    "seq",
-    "prev_hash",
-]
+# The columns COPY writes are exactly the ones the chain hash covers.
+HASH_COLUMNS = list(HASHED_FIELDS)
 
 SYNC_RUNS_SQL = """
 WITH s AS (
