@@ -9,10 +9,12 @@ so workspaces linked for part of the range (including ones unlinked since) are i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cached_property
 
+from django.db import connection
 from django.db.models import Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
@@ -23,6 +25,12 @@ from orgs.models import Organization, WorkspaceLinkPeriod
 from orgs.selectors import linked_workspaces
 
 MAX_RANGE_DAYS = 366
+MAX_SPARK_POINTS = 90  # longer ranges are drawn by week
+
+
+def spark_bucket_days(days: int) -> int:
+    """Days per sparkline point: 1 up to MAX_SPARK_POINTS days, else a week."""
+    return 1 if days <= MAX_SPARK_POINTS else 7
 
 
 def _rate(succeeded: int, runs: int) -> float | None:
@@ -94,16 +102,37 @@ class WorkspaceUsage:
     failed: int = 0
     rows_processed: int = 0
     bytes_processed: int = 0
-    # The range, and the roll-up figures by day index (runs, succeeded, failed, rows, bytes):
-    # `daily` is built from them only when asked for (the API and the CSV; the page's sparkline
-    # needs only runs_per_day()).
+    # The range; runs summed per bucket of `bucket_days` days (the page's sparkline: at most
+    # MAX_SPARK_POINTS points, weeks when the range is long), the last bucket possibly shorter.
     since: date | None = None
     days: int = 0
-    by_day: dict[int, tuple[int, int, int, int, int]] = field(default_factory=dict, repr=False)
+    bucket_days: int = 1
+    runs_by_bucket: dict[int, int] = field(default_factory=dict, repr=False)
+    # The roll-up figures by day index (runs, succeeded, failed, rows, bytes), fetched only when
+    # asked for (the API's `daily` and the CSV), in one query for all the report's workspaces.
+    _by_day: dict[int, tuple[int, int, int, int, int]] | None = field(default=None, repr=False)
+    _load_days: Callable[[], None] | None = field(default=None, repr=False)
 
     @property
     def success_rate(self) -> float | None:
         return _rate(self.succeeded, self.runs)
+
+    @property
+    def by_day(self) -> dict[int, tuple[int, int, int, int, int]]:
+        if self._by_day is None:
+            if self._load_days is None:
+                return {}
+            self._load_days()  # fills _by_day of every workspace of the report
+        return self._by_day or {}
+
+    def runs_series(self) -> list[float]:
+        """Runs per day (bucket_days 1) or average runs per day of each bucket, oldest first."""
+        n = -(-self.days // self.bucket_days)
+        values = [0.0] * n
+        for i, runs in self.runs_by_bucket.items():
+            width = min(self.bucket_days, self.days - i * self.bucket_days)
+            values[i] = runs / width if self.bucket_days > 1 else runs
+        return values
 
     @cached_property
     def daily(self) -> list[DayUsage]:
@@ -115,12 +144,6 @@ class WorkspaceUsage:
             else DayUsage(since + timedelta(i))
             for i in range(self.days)
         ]
-
-    def runs_per_day(self) -> list[int]:
-        runs = [0] * self.days
-        for i, figures in self.by_day.items():
-            runs[i] = figures[0]
-        return runs
 
     def as_dict(self) -> dict:
         return {
@@ -256,10 +279,56 @@ def _linked_days_in_range(periods: list[LinkSpan], since: date, until: date) -> 
     return total
 
 
+_FIGURES = ("runs", "succeeded", "failed", "rows_processed", "bytes_processed")
+
+
+def _linked_rows(org: Organization, since: date, until: date):
+    """DailyWorkspaceUsage rows of the range, on days the workspace was linked to the org.
+
+    The `workspace__in` is implied by the EXISTS; it lets PostgreSQL read each of the org's
+    workspaces' days through the (workspace, day) index instead of every workspace's days.
+    """
+    return DailyWorkspaceUsage.objects.filter(
+        day__gte=since,
+        day__lte=until,
+        workspace__in=WorkspaceLinkPeriod.objects.filter(organization=org).values("workspace"),
+    ).filter(_linked_that_day(org))
+
+
+def _usage_sums(org: Organization, since: date, until: date, bucket_days: int) -> list[tuple]:
+    """(None, day index, *figures) per day, and (workspace pk, bucket index, *figures) per
+    workspace and bucket of `bucket_days` days from `since`; one statement, one scan of the rows.
+    """
+    inner, params = (
+        _linked_rows(org, since, until)
+        .values_list("workspace_id", "day", *_FIGURES)
+        .query.get_compiler(connection=connection)
+        .as_sql()
+    )
+    if connection.vendor == "postgresql":
+        index = "(r.day - %s::date)"
+    else:  # SQLite: dates are ISO strings
+        index = "CAST(julianday(r.day) - julianday(%s) AS INTEGER)"
+    cols = ", ".join(f"r.{c}" for c in ("workspace_id", "day", *_FIGURES))
+    sums = ", ".join(f"CAST(SUM(r.{f}) AS BIGINT)" for f in _FIGURES)
+    sql = (
+        f"WITH r ({cols.replace('r.', '')}) AS ({inner}) "
+        f"SELECT NULL, {index}, {sums} FROM r GROUP BY {index} "
+        f"UNION ALL "
+        f"SELECT r.workspace_id, {index} / %s, {sums} FROM r "
+        f"GROUP BY r.workspace_id, {index} / %s"
+    )
+    d = connection.ops.adapt_datefield_value(since)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, d, d, d, bucket_days, d, bucket_days])
+        return cursor.fetchall()
+
+
 def usage_for(org: Organization, *, since: date, until: date) -> UsageReport:
     """The org's usage from `since` to `until` (inclusive), overall, per workspace and per day.
 
-    Four queries, whatever the range or the number of workspaces. The caller checks that the
+    Four queries, whatever the range or the number of workspaces (one more, made lazily, when a
+    workspace's per-day figures are read: `WorkspaceUsage.by_day` / `daily`). The caller checks that the
     viewer may see usage (OrgCapability.VIEW_USAGE_AUDIT).
     """
     since, until = clean_usage_range(since, until)
@@ -306,37 +375,38 @@ def usage_for(org: Organization, *, since: date, until: date) -> UsageReport:
         ws.since, ws.days = since, len(range_days)
     day_totals = [[0, 0, 0, 0, 0] for _ in range_days]
 
-    # 3. The daily roll-up rows of the range, on days the workspace was linked to this org.
-    rows = (
-        DailyWorkspaceUsage.objects.filter(day__gte=since, day__lte=until)
-        .filter(_linked_that_day(org))
-        .values_list(
-            "workspace_id",
-            "day",
-            "runs",
-            "succeeded",
-            "failed",
-            "rows_processed",
-            "bytes_processed",
-        )
-    )
-    for ws_pk, day, runs, succeeded, failed, rows_processed, bytes_processed in rows:
+    # 3. The roll-up rows of the range on days the workspace was linked to this org, summed in
+    # SQL: per day across workspaces, and per workspace and sparkline bucket.
+    bucket_days = spark_bucket_days(len(range_days))
+    for ws_pk, index, runs, succeeded, failed, rows_processed, bytes_processed in _usage_sums(
+        org, since, until, bucket_days
+    ):
+        if ws_pk is None:
+            day_totals[index] = [runs, succeeded, failed, rows_processed, bytes_processed]
+            continue
         ws = by_pk.get(ws_pk)
         if ws is None:  # linked that day, so its period is in (1); defensive only
             continue
-        index = (day - since).days
-        ws.by_day[index] = (runs, succeeded, failed, rows_processed, bytes_processed)
-        t = day_totals[index]
-        t[0] += runs
-        t[1] += succeeded
-        t[2] += failed
-        t[3] += rows_processed
-        t[4] += bytes_processed
+        ws.runs_by_bucket[index] = runs
         ws.runs += runs
         ws.succeeded += succeeded
         ws.failed += failed
         ws.rows_processed += rows_processed
         ws.bytes_processed += bytes_processed
+
+    def load_days() -> None:
+        """The per-workspace daily figures (API and CSV only): one query for all workspaces."""
+        for w in by_pk.values():
+            w._by_day = {}
+        for ws_pk, day, *figures in _linked_rows(org, since, until).values_list(
+            "workspace_id", "day", *_FIGURES
+        ):
+            if ws_pk in by_pk:
+                by_pk[ws_pk]._by_day[(day - since).days] = tuple(figures)
+
+    for ws in by_pk.values():
+        ws.bucket_days = bucket_days
+        ws._load_days = load_days
     daily = [DayUsage(d, *t) for d, t in zip(range_days, day_totals, strict=True)]
 
     # 4. Distinct people active in the last 30 days (on days linked to this org), per workspace
@@ -384,9 +454,5 @@ def rows_synced_this_month(org: Organization, *, today: date | None = None) -> i
     Read from the roll-ups, so it trails the raw runs by at most one roll-up interval.
     """
     today = today or timezone.now().date()
-    total = (
-        DailyWorkspaceUsage.objects.filter(day__gte=today.replace(day=1), day__lte=today)
-        .filter(_linked_that_day(org))
-        .aggregate(n=Sum("rows_processed"))["n"]
-    )
+    total = _linked_rows(org, today.replace(day=1), today).aggregate(n=Sum("rows_processed"))["n"]
     return total or 0

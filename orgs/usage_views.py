@@ -209,19 +209,23 @@ def usage(request):
     form = UsageRangeForm(request.GET or None)
     since, until = form.date_range()
     report = usage_for(request.org, since=since, until=until)
+    if request.GET.get("format") == "csv":
+        return _daily_csv(request.org, report)
     workspace_rows = [
         (
             w,
             charts.sparkline(
                 chart_id=f"spark-{w.workspace_id}",
-                title=f"Sync runs per day in {w.name}",
-                values=w.runs_per_day(),
+                title=(
+                    f"Sync runs per day in {w.name}"
+                    if w.bucket_days == 1
+                    else f"Sync runs per day in {w.name}, averaged by week"
+                ),
+                values=w.runs_series(),
             ),
         )
         for w in report.workspaces
     ]
-    if request.GET.get("format") == "csv":
-        return _daily_csv(request.org, report)
     context = {
         "org": request.org,
         "form": form,

@@ -24,6 +24,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from billing.selectors import spark_bucket_days
 from config.bench.generate import OrgData
 from config.bench.timing import repeat, sql_log, time_sql
 from members.models import OrgMembership
@@ -36,7 +37,7 @@ SQL_RATIO_TARGET = 2.0
 class Floor:
     """Hand-written statements whose summed time is the floor of a page."""
 
-    statements: list[tuple[str, list]] = field(default_factory=list)
+    statements: list[tuple[str, list | dict]] = field(default_factory=list)
 
     def seconds(self, runs: int) -> float:
         return sum(time_sql(sql, params, runs) for sql, params in self.statements)
@@ -212,10 +213,15 @@ def _midnight(day):
 
 # --- usage ------------------------------------------------------------------------------
 
+# The page shows the roll-up figures summed per day across workspaces (runs chart, daily
+# table) and per workspace in sparkline buckets (days, or weeks for long ranges), whose sums
+# are the per-workspace totals: the floor sums the same way, in one statement.
 USAGE_ROWS_SQL = """
-SELECT u.workspace_id, u.day, u.runs, u.succeeded, u.failed, u.rows_processed, u.bytes_processed
+SELECT u.workspace_id, u.day - %(since)s::date AS i, sum(u.runs), sum(u.succeeded),
+  sum(u.failed), sum(u.rows_processed), sum(u.bytes_processed)
 FROM billing_dailyworkspaceusage u JOIN workspaces_workspace w ON w.id = u.workspace_id
-WHERE w.organization_id = %s AND u.day BETWEEN %s AND %s
+WHERE w.organization_id = %(org)s AND u.day BETWEEN %(since)s AND %(until)s
+GROUP BY GROUPING SETS ((i), (u.workspace_id, (u.day - %(since)s::date) / %(bucket)s))
 """
 # Active members (per workspace and org-wide, last 30 days) are counted by the roll-up pass
 # into billing_activemembercount; the page shows those rows, so the floor fetches them.
@@ -249,7 +255,15 @@ def usage_cases(big: OrgData, control: OrgData) -> list[PageCase]:
 
         floor = Floor(
             [
-                (USAGE_ROWS_SQL, [big.org.pk, since, today]),
+                (
+                    USAGE_ROWS_SQL,
+                    {
+                        "org": big.org.pk,
+                        "since": since,
+                        "until": today,
+                        "bucket": spark_bucket_days(days),
+                    },
+                ),
                 (USAGE_ACTIVE_SQL, [big.org.pk]),
                 (USAGE_RESOURCES_SQL, [big.org.pk]),
             ]

@@ -442,3 +442,42 @@ def test_grants_do_not_matter_only_the_org_role(org_setup, login):
     admin2 = UserFactory()
     add_to_org(admin2, s.org, Role.ADMIN)
     assert login(admin2).get(_url(s.org)).status_code == 200
+
+
+def test_per_workspace_days_are_fetched_lazily_in_one_query(owner, django_assert_num_queries):
+    org = org_with_workspaces(owner, 20, days=30, seed=2)
+    since = today() - timedelta(days=29)
+    with django_assert_num_queries(4):
+        report = usage_for(org, since=since, until=today())
+    with django_assert_num_queries(1):  # every workspace's `daily`, for the API and the CSV
+        data = report.as_dict()
+    for w, wd in zip(report.workspaces, data["workspaces"], strict=True):
+        assert len(wd["daily"]) == 30
+        assert sum(d["runs"] for d in wd["daily"]) == w.runs
+        assert sum(d["rows_processed"] for d in wd["daily"]) == w.rows_processed
+    for i, day in enumerate(data["daily"]):
+        assert day["runs"] == sum(wd["daily"][i]["runs"] for wd in data["workspaces"])
+
+
+def test_long_ranges_draw_sparklines_by_week(org_setup, login):
+    s = org_setup
+    since = today() - timedelta(days=119)  # 120 days: 17 weeks and a last bucket of 1 day
+    DailyWorkspaceUsage.objects.bulk_create(
+        [
+            usage_row(s.ws_a, since, runs=7),
+            usage_row(s.ws_a, since + timedelta(days=6), runs=7),
+            usage_row(s.ws_a, today(), runs=3),
+        ]
+    )
+    report = usage_for(s.org, since=since, until=today())
+    a = next(w for w in report.workspaces if w.name == "Production")
+    series = a.runs_series()
+    assert a.bucket_days == 7 and len(series) == 18
+    assert series[0] == 2 and series[-1] == 3 and sum(series[1:-1]) == 0  # averages per day
+    assert a.runs == 17 and report.daily[0].runs == 7 and report.daily[-1].runs == 3
+    page = _login_get(s, s.owner, f"?from={since.isoformat()}&to={today().isoformat()}")
+    assert "weekly average" in page and "Sync runs per day in Production, averaged by week" in page
+    short = usage_for(s.org, since=today() - timedelta(days=89), until=today())
+    a = next(w for w in short.workspaces if w.name == "Production")
+    assert a.bucket_days == 1 and len(a.runs_series()) == 90 and a.runs_series()[-1] == 3
+    assert "weekly average" not in _login_get(s, s.owner, "?days=90")
