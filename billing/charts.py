@@ -126,18 +126,22 @@ def stacked_bars(
         )
     slot = plot_w / len(labels)
     bar_w = max(1.0, slot * 0.75)
+    width_attr = _num(bar_w)
+    # Escaped once per series, not once per bar (a year is 730 bars).
+    styled = [(s.values, escape(s.color), escape(s.name)) for s in series]
     for i, label in enumerate(labels):
-        x = left + i * slot + (slot - bar_w) / 2
+        x = _num(left + i * slot + (slot - bar_w) / 2)
         y = top + plot_h
-        for s in series:
-            value = s.values[i]
+        label = escape(label)
+        for values, color, name in styled:
+            value = values[i]
             if not value:
                 continue
             h = plot_h * value / top_value
             y -= h
             parts.append(
-                f'<rect x="{_num(x)}" y="{_num(y)}" width="{_num(bar_w)}" height="{_num(h)}" '
-                f'fill="{escape(s.color)}"><title>{escape(label)} · {escape(s.name)}: '
+                f'<rect x="{x}" y="{_num(y)}" width="{width_attr}" height="{_num(h)}" '
+                f'fill="{color}"><title>{label} · {name}: '
                 f"{escape(format_value(value))}</title></rect>"
             )
     # At most ~8 x-axis labels, evenly spaced, counted back from the last (the newest day).
