@@ -309,18 +309,25 @@ def _usage_sums(org: Organization, since: date, until: date, bucket_days: int) -
         index = "(r.day - %s::date)"
     else:  # SQLite: dates are ISO strings
         index = "CAST(julianday(r.day) - julianday(%s) AS INTEGER)"
-    cols = ", ".join(f"r.{c}" for c in ("workspace_id", "day", *_FIGURES))
+    figures = ", ".join(f"r.{f}" for f in _FIGURES)
     sums = ", ".join(f"CAST(SUM(r.{f}) AS BIGINT)" for f in _FIGURES)
-    sql = (
-        f"WITH r ({cols.replace('r.', '')}) AS ({inner}) "
-        f"SELECT NULL, {index}, {sums} FROM r GROUP BY {index} "
-        f"UNION ALL "
-        f"SELECT r.workspace_id, {index} / %s, {sums} FROM r "
-        f"GROUP BY r.workspace_id, {index} / %s"
-    )
     d = connection.ops.adapt_datefield_value(since)
+    if bucket_days == 1:  # one row per workspace and day already (one_usage_row_per_day)
+        per_workspace = f"SELECT r.workspace_id, {index}, {figures} FROM r"
+        per_workspace_params = [d]
+    else:
+        per_workspace = (
+            f"SELECT r.workspace_id, {index} / %s, {sums} FROM r "
+            f"GROUP BY r.workspace_id, {index} / %s"
+        )
+        per_workspace_params = [d, bucket_days, d, bucket_days]
+    sql = (
+        f"WITH r (workspace_id, day, {', '.join(_FIGURES)}) AS ({inner}) "
+        f"SELECT NULL, {index}, {sums} FROM r GROUP BY {index} "
+        f"UNION ALL {per_workspace}"
+    )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, d, d, d, bucket_days, d, bucket_days])
+        cursor.execute(sql, [*params, d, d, *per_workspace_params])
         return cursor.fetchall()
 
 
