@@ -19,7 +19,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Max
 from django.utils import timezone
 
-from billing.models import RollupWatermark
+from billing.models import ActiveMemberCount, RollupWatermark
 from workspaces.models import SyncRun
 
 WATERMARK_NAME = "billing.daily_workspace_usage"
@@ -190,7 +190,8 @@ def refresh_active_member_counts(*, now: datetime | None = None) -> int:
                 "now": connection.ops.adapt_datetimefield_value(now),
             },
         )
-        return cursor.rowcount
+        # SQLite reports -1 for an INSERT that starts with WITH: count the rows instead.
+        return cursor.rowcount if cursor.rowcount >= 0 else ActiveMemberCount.objects.count()
 
 
 def _statements() -> tuple[str, str]:

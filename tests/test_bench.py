@@ -73,11 +73,10 @@ def test_bench_tiny_reports_every_measurement(tmp_path):
     assert audit["chain_events_verified"] > result["generated"]["audit_events"]
 
     invite = result["bulk_invite"]
-    if os.environ.get("REDIS_URL"):
+    # With REDIS_URL set it must run; without, it runs when the default local Redis answers.
+    if os.environ.get("REDIS_URL") or "skipped" not in invite:
         assert invite["exactly_once"] is True, invite
         assert invite["invitations_marked_sent"] == invite["addresses"]
-    else:
-        assert "skipped" in invite
     # The bench database is dropped afterwards: nothing left behind on the server.
     assert database.existing_scale(db, database.bench_name(_base_name())) is None
 
