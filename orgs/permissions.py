@@ -54,6 +54,11 @@ def org_can(role: Role | None, capability: OrgCapability) -> bool:
     return role is not None and role >= ORG_CAPABILITIES[capability]
 
 
+def org_capabilities(role: Role | None) -> dict[str, bool]:
+    """{capability name: allowed} for templates, e.g. `request.org_can.VIEW_USAGE_AUDIT`."""
+    return {cap.name: org_can(role, cap) for cap in OrgCapability}
+
+
 def require_org(role: Role | None, capability: OrgCapability) -> None:
     """Non-members get NotFound (the org's existence is not revealed); a too-low role gets 403."""
     if role is None:

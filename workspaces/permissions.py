@@ -52,6 +52,18 @@ def required_role(workspace, capability: WorkspaceCapability) -> Role:
     return needed
 
 
+def workspace_capabilities(role: Role | None, workspace) -> dict[str, bool]:
+    """{capability name: allowed} for templates, e.g. `request.workspace_can.DELETE_WORKSPACE`.
+
+    WRITE_SYNCS is left out: governance can raise it, so pages ask `required_role` for it.
+    """
+    return {
+        cap.name: role is not None and role >= WORKSPACE_CAPABILITIES[cap]
+        for cap in WorkspaceCapability
+        if cap != WorkspaceCapability.WRITE_SYNCS
+    }
+
+
 def require_workspace(role: Role | None, workspace, capability: WorkspaceCapability) -> None:
     if role is None:
         raise NotFound("No such workspace.")
