@@ -250,14 +250,17 @@ def parse_moment(value: str, *, end_of_day: bool = False) -> dt.datetime | None:
         return None
     if moment is None and day is None:
         return None
-    if moment is None:
-        moment = dt.datetime.combine(day, dt.time.min)
-        if end_of_day:
-            moment += dt.timedelta(days=1)
-    elif end_of_day:
-        moment += dt.timedelta(microseconds=1)
-    if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment)
+    try:  # dates at the end of the calendar (9999-12-31) overflow: a field error, not a 500
+        if moment is None:
+            moment = dt.datetime.combine(day, dt.time.min)
+            if end_of_day:
+                moment += dt.timedelta(days=1)
+        elif end_of_day:
+            moment += dt.timedelta(microseconds=1)
+        if timezone.is_naive(moment):
+            moment = timezone.make_aware(moment)
+    except (OverflowError, ValueError):
+        return None
     return moment
 
 

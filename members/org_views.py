@@ -441,10 +441,9 @@ def member_remove_view(request, member_id):
 @org_view()
 def leave(request):
     """GET: what you lose; POST: leave the organization (refused for the last owner)."""
-    membership = selectors.member_for_viewer(
-        request.org,
-        request.org.memberships.filter(user=request.user).values_list("public_id", flat=True)[0],
-    )
+    own = request.org.memberships.filter(user=request.user).values_list("public_id", flat=True)
+    # Removed since the guard ran (a concurrent removal): the same 404 as for any non-member.
+    membership = selectors.member_for_viewer(request.org, own.first() or "")
     error = None
     if request.method == "POST":
         try:

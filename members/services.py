@@ -308,14 +308,3 @@ def member_leave(*, actor: User, org: Organization) -> None:
         target=actor,
         details={"role": Role(membership.role).label, "access_removed": lost},
     )
-
-
-def get_membership(org: Organization, public_id: str) -> OrgMembership:
-    membership = (
-        OrgMembership.objects.select_related("user")
-        .filter(organization=org, public_id=public_id)
-        .first()
-    )
-    if membership is None:
-        raise NotFound("No such member.")
-    return membership

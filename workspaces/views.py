@@ -240,10 +240,8 @@ def sync_runs(request, public_id):
 
 def _members_page(request, *, add_form=None, error=None, status=200):
     workspace = request.workspace
-    can_manage = request.workspace_role >= required_role(
-        workspace, WorkspaceCapability.MANAGE_MEMBERS
-    )
-    is_owner = request.workspace_role >= Role.OWNER
+    can_manage = request.workspace_can[WorkspaceCapability.MANAGE_MEMBERS.name]
+    is_owner = request.workspace_can[WorkspaceCapability.MANAGE_OWNERS.name]
     role_choices = [r for r in Role if is_owner or r < Role.OWNER]
     memberships = list(selectors.workspace_members(workspace))
     for m in memberships:

@@ -74,6 +74,13 @@ def test_bad_filters_show_errors_not_500(org_setup, login):
     assert 'data-event="' in html  # the unfiltered events still show
 
 
+def test_until_at_the_end_of_the_calendar_is_a_field_error(org_setup, login):
+    client = login(org_setup.owner)
+    for path in ("", "export/"):
+        resp = client.get(url(org_setup.org) + path, {"until": "9999-12-31"})
+        assert resp.status_code == 422, path
+
+
 def test_older_link_walks_pages_with_real_hrefs(org_setup, login):
     s = org_setup
     for i in range(60):
