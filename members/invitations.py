@@ -427,6 +427,11 @@ def invitation_resend(*, actor: User, invitation: Invitation) -> tuple[Invitatio
             f"{inv.email} has a newer pending invitation; resend that one.",
             code="invite_pending",
         )
+    # A resend is a new invite in all but name: today's domain policy applies, and an invitation
+    # that had expired takes a seat again (pending invitations count against the plan).
+    check_invite_email_allowed(org.pk, inv.email)
+    if inv.status == Invitation.Status.EXPIRED:
+        check_member_limit(org, adding=1)
     now = timezone.now()
     raw = _reset_delivery(inv, now=now)
     inv.status = Invitation.Status.PENDING

@@ -251,6 +251,24 @@ def test_resend_renews_expired_invitation_and_voids_old_link(
     assert actions(s.org)[-1] == "member.invite_resent"
 
 
+def test_resending_an_expired_invitation_checks_the_seat_and_domain_again(org_setup, invite):
+    s = org_setup  # 3 members; the Free plan allows 25
+    [old] = invite(s.admin, s.org, "dana@example.test")
+    Invitation.objects.filter(pk=old.pk).update(status=Invitation.Status.EXPIRED)
+    invite(s.admin, s.org, *[f"p{i}@example.test" for i in range(22)])  # 25 with pending
+    with pytest.raises(LimitExceeded):
+        invitation_resend(actor=s.admin, invitation=old)
+    assert Invitation.objects.get(pk=old.pk).status == Invitation.Status.EXPIRED
+    Invitation.objects.filter(email="p0@example.test").update(status=Invitation.Status.REVOKED)
+    GovernancePolicy.objects.create(
+        organization=s.org, kind="allowed_email_domains", value={"domains": ["acme.test"]}
+    )
+    with pytest.raises(ValidationFailed) as exc:
+        invitation_resend(actor=s.admin, invitation=old)
+    assert exc.value.code == "email_domain_not_allowed"
+    assert Invitation.objects.get(pk=old.pk).status == Invitation.Status.EXPIRED
+
+
 def test_revoke_voids_link_and_is_audited(org_setup, invite):
     s = org_setup
     [inv] = invite(s.admin, s.org, "dana@example.test")
