@@ -224,6 +224,11 @@ def resource_create(*, actor: User, workspace: Workspace, kind: str, data: dict)
     model = RESOURCE_MODELS[kind]
     require_workspace_capability(actor, workspace, _resource_capability(kind))
     _check_same_workspace(workspace, data)
+    lock_workspace(workspace)  # serialised with deletes of the resources this one points at
+    for field in ("warehouse", "model", "destination"):
+        related = data.get(field)
+        if related is not None and not type(related).objects.filter(pk=related.pk).exists():
+            raise NotFound(f"That {field} no longer exists.")
     obj = model.objects.create(workspace=workspace, **data)
     record(
         actor=actor,
@@ -235,13 +240,26 @@ def resource_create(*, actor: User, workspace: Workspace, kind: str, data: dict)
     return obj
 
 
+def _lock_resource(obj):
+    """Lock the workspace (which serialises its resource writes), then re-read the resource.
+
+    Two concurrent deletes, or a delete racing a create that points at the resource, then run
+    one after the other: the second sees the first's result instead of a 500 or a second event.
+    """
+    lock_workspace(obj.workspace)
+    locked = type(obj).objects.select_for_update().filter(pk=obj.pk).first()
+    if locked is None:
+        raise NotFound(f"No such {resource_kind(obj)}.")
+    return locked
+
+
 @transaction.atomic
 def resource_update(*, actor: User, obj, data: dict):
     kind = resource_kind(obj)
     workspace = obj.workspace
     require_workspace_capability(actor, workspace, _resource_capability(kind))
     _check_same_workspace(workspace, data)
-    obj = type(obj).objects.select_for_update().get(pk=obj.pk)
+    obj = _lock_resource(obj)
     before = _plain(obj)
     for field, value in data.items():
         setattr(obj, field, value)
@@ -263,6 +281,7 @@ def resource_delete(*, actor: User, obj) -> None:
     kind = resource_kind(obj)
     workspace = obj.workspace
     require_workspace_capability(actor, workspace, _resource_capability(kind))
+    obj = _lock_resource(obj)
     dependants = {
         "warehouse": lambda: obj.models.exists(),
         "model": lambda: obj.syncs.exists(),

@@ -255,3 +255,37 @@ def test_change_and_its_event_commit_in_the_same_transaction(owner):
         txns = dict(cur.fetchall())
     assert txns[event.pk] == row_txn
     assert txns[created_event.pk] != row_txn
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_deletes_write_one_event_and_no_error(org_setup):
+    import threading
+
+    from django.db import connection as conn
+
+    from audit.models import AuditEvent as Event
+    from config.errors import NotFound as Missing
+    from tests.factories import DestinationFactory
+    from workspaces.services import resource_delete
+
+    dest = DestinationFactory(workspace=org_setup.ws_a)
+    barrier, outcomes = threading.Barrier(2), []
+
+    def delete():
+        try:
+            barrier.wait()
+            resource_delete(actor=org_setup.owner, obj=dest)
+            outcomes.append("deleted")
+        except Missing:
+            outcomes.append("already gone")
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=delete) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["already gone", "deleted"]
+    assert Event.objects.filter(action="resource.deleted", target_id=dest.public_id).count() == 1
