@@ -560,18 +560,21 @@ def invitation_accept(*, user: User, token: str) -> AcceptResult:
         membership = OrgMembership.objects.create(
             user=user, organization=org, role=inv.org_role, joined_at=timezone.now()
         )
-        record(
-            actor=user,
-            action="member.joined",
-            organization=org,
-            target=user,
-            details={
-                "role": Role(inv.org_role).label,
-                "invitation": inv.public_id,
-                "invited_by": inviter.display_name if inviter else "",
-                "membership": membership.public_id,
-            },
-        )
+    # Recorded on both paths: accepting uses up the invitation even for someone who is already
+    # a member (their org role is kept), and that change needs its event too.
+    record(
+        actor=user,
+        action="member.joined",
+        organization=org,
+        target=user,
+        details={
+            "role": Role(membership.role).label,
+            "invitation": inv.public_id,
+            "invited_by": inviter.display_name if inviter else "",
+            "membership": membership.public_id,
+            "already_member": already,
+        },
+    )
     existing = {
         m.workspace_id: m
         for m in WorkspaceMembership.objects.select_for_update()

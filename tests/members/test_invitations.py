@@ -398,3 +398,18 @@ def test_invite_with_string_roles_is_rejected_cleanly(org_setup):
         member_invite(
             actor=s.owner, org=s.org, emails=["x@example.test"], org_role="boss", grants={}
         )
+
+
+def test_accepting_as_an_existing_member_is_audited_and_keeps_the_role(org_setup, invite):
+    from tests.factories import add_to_org
+
+    s = org_setup
+    [inv] = invite(s.admin, s.org, "dana@example.test")
+    dana = UserFactory(email="dana@example.test")
+    add_to_org(dana, s.org, Role.ADMIN)  # joined some other way in the meantime
+    result = invitation_accept(user=dana, token=inv.token)
+    assert result.already_member
+    assert OrgMembership.objects.get(organization=s.org, user=dana).role == Role.ADMIN
+    event = AuditEvent.objects.filter(action="member.joined", actor_user=dana).get()
+    assert event.details["already_member"] is True and event.details["role"] == "admin"
+    assert Invitation.objects.get(pk=inv.pk).status == Invitation.Status.ACCEPTED
