@@ -36,7 +36,11 @@ from config.errors import (
 from config.roles import Role
 from members.models import Invitation, InvitationGrant, OrgMembership, User, normalize_email
 from members.services import workspace_grant_via_org
-from orgs.governance import check_invite_email_allowed, default_workspace_grant
+from orgs.governance import (
+    allowed_email_domains,
+    check_invite_email_allowed,
+    default_workspace_grant,
+)
 from orgs.models import Organization
 from orgs.permissions import OrgCapability, org_role_of, require_org
 from workspaces.models import Workspace, WorkspaceMembership
@@ -158,6 +162,7 @@ def _dedupe(emails) -> list[str]:
 def invite_problems(org: Organization, emails: list[str]) -> dict[str, DomainError]:
     """Each email that cannot be invited, with the refusal (read-only; used for the preview)."""
     problems: dict[str, DomainError] = {}
+    domains = allowed_email_domains(org.pk)
     for email in emails:
         try:
             validate_email(email)
@@ -168,7 +173,7 @@ def invite_problems(org: Organization, emails: list[str]) -> dict[str, DomainErr
             )
             continue
         try:
-            check_invite_email_allowed(org.pk, email)
+            check_invite_email_allowed(org.pk, email, domains=domains)
         except ValidationFailed as exc:
             problems[email] = exc
     valid = [e for e in emails if e not in problems]

@@ -413,3 +413,22 @@ def test_accepting_as_an_existing_member_is_audited_and_keeps_the_role(org_setup
     event = AuditEvent.objects.filter(action="member.joined", actor_user=dana).get()
     assert event.details["already_member"] is True and event.details["role"] == "admin"
     assert Invitation.objects.get(pk=inv.pk).status == Invitation.Status.ACCEPTED
+
+
+def test_checking_a_bulk_invite_reads_the_domain_policy_once(org_setup):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from members.invitations import invite_problems
+
+    s = org_setup
+    GovernancePolicy.objects.create(
+        organization=s.org, kind="allowed_email_domains", value={"domains": ["acme.test"]}
+    )
+    for n in (2, 40):
+        emails = [f"p{i}@acme.test" for i in range(n - 1)] + ["x@elsewhere.test"]
+        with CaptureQueriesContext(connection) as ctx:
+            problems = invite_problems(s.org, emails)
+        assert list(problems) == ["x@elsewhere.test"]
+        policy_reads = [q for q in ctx.captured_queries if "governancepolicy" in q["sql"]]
+        assert len(policy_reads) == 1, n
