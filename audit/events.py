@@ -46,6 +46,7 @@ EVENTS: dict[str, str] = {
     "account.two_factor_enabled": "{actor} turned on two-factor sign-in",
     "account.two_factor_disabled": "{actor} turned off two-factor sign-in",
     "account.recovery_codes_regenerated": "{actor} generated new two-factor recovery codes",
+    "account.recovery_code_used": "{actor} signed in with a recovery code ({remaining} left)",
     "audit.pruned": "{actor} archived and removed {count} events older than {before}",
 }
 

@@ -200,10 +200,19 @@ def two_factor_verify(*, user: User, code: str) -> str:
     _check_failures(user)
     device = _locked_device(user)
     try:
-        return _use_code(device, code)
+        used = _use_code(device, code)
     except ValidationFailed:
         _note_failure(user)
         raise
+    if used == "recovery":  # a one-time credential is gone: worth a line in the log
+        remaining = len(device.recovery_code_hashes)
+        record(
+            actor=user,
+            action="account.recovery_code_used",
+            target=user,
+            details={"remaining": remaining},
+        )
+    return used
 
 
 @transaction.atomic

@@ -273,15 +273,18 @@ def test_two_factor_changes_are_audited(owner):
             .values_list("action", flat=True)
         )
 
-    secret, _ = enrol(owner)
+    secret, first_codes = enrol(owner)
     assert actions() == ["account.two_factor_enabled"]
+    assert two_factor.two_factor_verify(user=owner, code=first_codes[0]) == "recovery"
+    assert actions()[-1] == "account.recovery_code_used"
     with pytest.raises(ValidationFailed):
         two_factor.recovery_codes_regenerate(user=owner, code="000000x")
-    assert actions() == ["account.two_factor_enabled"]  # a refused change records nothing
+    assert actions()[-1] == "account.recovery_code_used"  # a refused change records nothing
     codes = two_factor.recovery_codes_regenerate(user=owner, code=next_code(secret))
     two_factor.two_factor_disable(user=owner, code=codes[0])
     assert actions() == [
         "account.two_factor_enabled",
+        "account.recovery_code_used",
         "account.recovery_codes_regenerated",
         "account.two_factor_disabled",
     ]
