@@ -15,6 +15,7 @@ from members.models import OrgMembership, User
 from orgs.models import Organization
 from orgs.permissions import OrgCapability, org_role_of, require_org
 from workspaces.models import Workspace, WorkspaceMembership
+from workspaces.services import ensure_not_last_owner
 
 
 def _lock_org(org: Organization) -> Organization:
@@ -129,12 +130,7 @@ def workspace_grant_via_org(
     old = Role(existing.role)
     if old == role or (never_lower and role < old):
         return existing
-    if old == Role.OWNER:
-        owners = WorkspaceMembership.objects.filter(workspace=workspace, role=Role.OWNER).count()
-        if owners <= 1:
-            raise Conflict(
-                f"{user.display_name} is the last owner of {workspace.name}.", code="last_owner"
-            )
+    ensure_not_last_owner(workspace, existing)  # only bites when `existing` is an owner
     existing.role = role
     existing.granted_by = actor
     existing.save(update_fields=["role", "granted_by", "updated_at"])
@@ -155,14 +151,7 @@ def workspace_grant_via_org(
 
 
 def _revoke(*, actor, org, workspace, membership: WorkspaceMembership):
-    if membership.role == Role.OWNER:
-        owners = WorkspaceMembership.objects.filter(workspace=workspace, role=Role.OWNER).count()
-        if owners <= 1:
-            raise Conflict(
-                f"{membership.user.display_name} is the last owner of {workspace.name}; "
-                "make someone else an owner first.",
-                code="last_owner",
-            )
+    ensure_not_last_owner(workspace, membership)
     membership.delete()
     record(
         actor=actor,
@@ -242,16 +231,8 @@ def _remove_everywhere(*, org: Organization, membership: OrgMembership) -> list[
         .select_related("workspace")
     )
     for m in ws_memberships:
-        if (
-            m.role == Role.OWNER
-            and WorkspaceMembership.objects.filter(workspace=m.workspace, role=Role.OWNER).count()
-            <= 1
-        ):
-            raise Conflict(
-                f"{membership.user.display_name} is the last owner of {m.workspace.name}; "
-                "make someone else its owner first.",
-                code="last_owner",
-            )
+        m.user = membership.user
+        ensure_not_last_owner(m.workspace, m)
     lost = [
         {
             "workspace": m.workspace.name,
