@@ -323,7 +323,7 @@ def list_invitations(
 ):
     """Pending invitations (expired ones included, so they can be resent), newest first."""
     org, role = org_of(request, org_id)
-    require_org(role, OrgCapability.MANAGE_MEMBERS)
+    require_org(role, OrgCapability.VIEW_INVITATIONS)
     return paginate(
         request,
         pending_invitations(org),

@@ -119,7 +119,7 @@ def directory(request):
     return render(request, template, context)
 
 
-@org_view()
+@org_view(OrgCapability.VIEW_INVITATIONS)
 def invitations(request):
     org = request.org
     return render(

@@ -10,6 +10,7 @@ from config.roles import Role
 
 class OrgCapability(StrEnum):
     VIEW = "view the organization and its member directory"
+    VIEW_INVITATIONS = "see pending invitations (invitees' emails, grants and delivery state)"
     MANAGE_MEMBERS = "invite, resend or revoke invitations, remove members, change roles below owner and modify workspace access"
     MANAGE_OWNERS = "grant or remove the owner role and transfer ownership"
     LINK_WORKSPACES = "link or unlink workspaces"
@@ -24,6 +25,7 @@ class OrgCapability(StrEnum):
 # capability → the lowest org role that has it.
 ORG_CAPABILITIES: dict[OrgCapability, Role] = {
     OrgCapability.VIEW: Role.MEMBER,
+    OrgCapability.VIEW_INVITATIONS: Role.ADMIN,
     OrgCapability.MANAGE_MEMBERS: Role.ADMIN,
     OrgCapability.MANAGE_OWNERS: Role.OWNER,
     OrgCapability.LINK_WORKSPACES: Role.ADMIN,

@@ -17,6 +17,7 @@ from workspaces.models import (
     Workspace,
     WorkspaceMembership,
 )
+from workspaces.permissions import WORKSPACE_CAPABILITIES, WorkspaceCapability
 
 
 def org_for_viewer(user, *, slug: str | None = None, public_id: str | None = None):
@@ -91,11 +92,11 @@ def workspace_by_public_id(public_id: str) -> Workspace:
 
 
 def linkable_workspaces(user, org: Organization):
-    """Workspaces the user owns or administers that are in no organization (no annexing)."""
+    """Workspaces in no organization whose role the user holds lets them link it (owners)."""
     return Workspace.objects.filter(
         organization__isnull=True,
         memberships__user=user,
-        memberships__role__gte=Role.ADMIN,
+        memberships__role__gte=WORKSPACE_CAPABILITIES[WorkspaceCapability.LINK_TO_ORG],
     ).order_by("name")
 
 

@@ -12,14 +12,14 @@ from django.utils import timezone
 from audit.services import record
 from billing.limits import check_workspace_limit, default_plan
 from billing.models import BillingAccount
-from config.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from config.errors import Conflict, NotFound, ValidationFailed
 from config.roles import Role
 from config.slugs import unique_slug
 from members.models import Invitation, OrgMembership, User
 from orgs.models import GovernancePolicy, Organization, WorkspaceLinkPeriod, slug_validator
 from orgs.permissions import OrgCapability, require_org_capability
 from workspaces.models import Workspace, WorkspaceMembership
-from workspaces.permissions import workspace_role_of
+from workspaces.permissions import WorkspaceCapability, require_workspace_capability
 from workspaces.services import lock_workspace as _lock_workspace_row
 from workspaces.services import workspace_create
 
@@ -121,14 +121,7 @@ def org_create(
     name, slug = clean_org_fields(name=name, slug=slug or None, name_required=True)
     if workspace is not None:
         workspace = lock_workspace(workspace)
-        role = workspace_role_of(actor, workspace)
-        if role is None:
-            raise NotFound("No such workspace.")
-        if role < Role.OWNER:
-            raise PermissionDenied(
-                f"You need to be an owner of {workspace.name} to create an organization from it.",
-                code="role_required",
-            )
+        require_workspace_capability(actor, workspace, WorkspaceCapability.LINK_TO_ORG)
         if workspace.organization_id:
             raise Conflict(
                 f"{workspace.name} already belongs to an organization.", code="already_linked"
@@ -177,18 +170,11 @@ def org_update(
 
 @transaction.atomic
 def workspace_link(*, actor: User, org: Organization, workspace: Workspace) -> Workspace:
-    """Link an existing workspace the actor owns or administers (no annexing)."""
+    """Link an existing workspace the actor owns (no annexing, no handing over what one does not hold)."""
     org = lock_org(org)
     require_org_capability(actor, org, OrgCapability.LINK_WORKSPACES)
     workspace = lock_workspace(workspace)
-    ws_role = workspace_role_of(actor, workspace)
-    if ws_role is None:
-        raise NotFound("No such workspace.")
-    if ws_role < Role.ADMIN:
-        raise PermissionDenied(
-            f"You need to be an owner or admin of {workspace.name} to link it.",
-            code="role_required",
-        )
+    require_workspace_capability(actor, workspace, WorkspaceCapability.LINK_TO_ORG)
     if workspace.organization_id == org.pk:
         raise Conflict(f"{workspace.name} is already linked to {org.name}.", code="already_linked")
     if workspace.organization_id:

@@ -13,7 +13,6 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from config.errors import DomainError, NotFound
-from config.roles import Role
 from orgs import selectors, services
 from orgs.decorators import org_view
 from orgs.forms import (
@@ -26,6 +25,7 @@ from orgs.forms import (
     OwnershipTransferForm,
 )
 from orgs.permissions import OrgCapability, org_can, org_role_of
+from workspaces.permissions import WORKSPACE_CAPABILITIES, WorkspaceCapability
 from workspaces.selectors import workspace_for_viewer
 from workspaces.services import workspace_delete as delete_workspace_and_data
 
@@ -114,7 +114,8 @@ def org_create(request):
     context = {
         "form": form,
         "workspace": workspace,
-        "may_create_from_workspace": ws_role is not None and ws_role >= Role.OWNER,
+        "may_create_from_workspace": ws_role is not None
+        and ws_role >= WORKSPACE_CAPABILITIES[WorkspaceCapability.LINK_TO_ORG],
         **_slug_context(
             slug=typed_slug or (services.suggest_slug(name) if name else ""),
             edited=bool(typed_slug),

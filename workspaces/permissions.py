@@ -16,6 +16,9 @@ class WorkspaceCapability(StrEnum):
     MANAGE_MEMBERS = "manage this workspace's members"
     MANAGE_OWNERS = "grant or remove the workspace owner role"
     DELETE_WORKSPACE = "delete this workspace"
+    # Linking hands control of the workspace's access to an org's owners and admins, so only
+    # someone who already holds that control may hand it over (SPEC §2, invariant 6).
+    LINK_TO_ORG = "link this workspace to an organization or create an organization from it"
 
 
 WORKSPACE_CAPABILITIES: dict[WorkspaceCapability, Role] = {
@@ -26,6 +29,7 @@ WORKSPACE_CAPABILITIES: dict[WorkspaceCapability, Role] = {
     WorkspaceCapability.MANAGE_MEMBERS: Role.ADMIN,
     WorkspaceCapability.MANAGE_OWNERS: Role.OWNER,
     WorkspaceCapability.DELETE_WORKSPACE: Role.OWNER,
+    WorkspaceCapability.LINK_TO_ORG: Role.OWNER,
 }
 
 

@@ -90,7 +90,7 @@ def test_admin_of_the_workspace_cannot_create_from_it(solo, login):
     assert "Only an owner of Production can create an organization from it" in page
     response = client.post(f"{CREATE}?workspace={solo.slug}", {"name": "Annex", "slug": ""})
     assert response.status_code == 403
-    assert "You need to be an owner of Production" in response.content.decode()
+    assert "You need the owner role or higher in Production" in response.content.decode()
     assert not Organization.objects.exists()
 
 

@@ -84,7 +84,7 @@ def test_admin_sees_link_and_unlink_but_not_create_or_delete(org_setup, login):
 # --- linking -------------------------------------------------------------------------------
 
 
-def test_linkable_lists_only_workspaces_the_actor_owns_or_administers_in_no_org(org_setup, login):
+def test_linkable_lists_only_workspaces_the_actor_owns_in_no_org(org_setup, login):
     ns = org_setup
     mine = workspace_create(actor=ns.admin, name="Admin Owned")
     administered = workspace_create(actor=UserFactory(), name="Administered")
@@ -94,8 +94,9 @@ def test_linkable_lists_only_workspaces_the_actor_owns_or_administers_in_no_org(
     elsewhere = workspace_create(actor=ns.admin, name="Elsewhere")
     org_create(actor=ns.admin, name="Other Org", workspace=elsewhere)
     response = login(ns.admin).get(_url("workspaces", ns))
-    assert [w.name for w in response.context["linkable"]] == ["Admin Owned", "Administered"]
+    assert [w.name for w in response.context["linkable"]] == ["Admin Owned"]
     assert mine.public_id in response.content.decode()
+    assert administered.public_id not in response.content.decode()
 
 
 def test_linking_a_workspace(org_setup, login):
@@ -123,7 +124,7 @@ def test_linking_a_workspace_in_another_org_is_a_409_error(org_setup, login):
     other_owner = UserFactory()
     theirs = workspace_create(actor=other_owner, name="Theirs")
     other = org_create(actor=other_owner, name="Other Org", workspace=theirs)
-    add_to_workspace(ns.owner, theirs, Role.ADMIN)
+    add_to_workspace(ns.owner, theirs, Role.OWNER)
     events_before = AuditEvent.objects.count()
     response = login(ns.owner).post(_url("link", ns), {"workspace": theirs.public_id})
     assert response.status_code == 409
@@ -143,13 +144,15 @@ def test_link_refusal_with_htmx_swaps_only_the_dialog_body(org_setup, login):
     assert "Production is already linked to Acme Corp." in page
 
 
-def test_admin_cannot_link_a_workspace_they_do_not_administer(org_setup, login):
+@pytest.mark.parametrize("ws_role", [Role.MEMBER, Role.ADMIN])
+def test_linking_needs_the_workspace_owner_role(org_setup, login, ws_role):
+    """A workspace admin cannot hand the workspace's access over to an org (invariant 6)."""
     ns = org_setup
     foreign = workspace_create(actor=UserFactory(), name="Foreign")
-    add_to_workspace(ns.admin, foreign, Role.MEMBER)
+    add_to_workspace(ns.admin, foreign, ws_role)
     response = login(ns.admin).post(_url("link", ns), {"workspace": foreign.public_id})
     assert response.status_code == 403
-    assert "You need to be an owner or admin of Foreign to link it." in response.content.decode()
+    assert "You need the owner role or higher in Foreign to link" in response.content.decode()
     foreign.refresh_from_db()
     assert foreign.organization_id is None
 

@@ -64,7 +64,7 @@ def test_creator_must_own_the_workspace(org_setup):
 def test_link_workspace_in_other_org_is_conflict(org_setup):
     other_owner = UserFactory()
     other = org_create(actor=other_owner, name="Other")
-    add_to_workspace(other_owner, org_setup.ws_b, Role.ADMIN)
+    add_to_workspace(other_owner, org_setup.ws_b, Role.OWNER)
     from members.models import OrgMembership as M
 
     M.objects.filter(organization=other, user=other_owner).update(role=Role.OWNER)
@@ -73,13 +73,20 @@ def test_link_workspace_in_other_org_is_conflict(org_setup):
     assert exc.value.code == "workspace_in_other_org"
 
 
-def test_admin_cannot_link_workspace_they_do_not_administer(org_setup):
+def test_linking_needs_the_workspace_owner_role(org_setup):
     foreign = workspace_create(actor=UserFactory(), name="Foreign")
     with pytest.raises(NotFound):
         workspace_link(actor=org_setup.admin, org=org_setup.org, workspace=foreign)
     add_to_workspace(org_setup.admin, foreign, Role.MEMBER)
     with pytest.raises(PermissionDenied):
         workspace_link(actor=org_setup.admin, org=org_setup.org, workspace=foreign)
+    WorkspaceMembership.objects.filter(user=org_setup.admin, workspace=foreign).update(
+        role=Role.ADMIN
+    )
+    with pytest.raises(PermissionDenied, match="owner role"):
+        workspace_link(actor=org_setup.admin, org=org_setup.org, workspace=foreign)
+    foreign.refresh_from_db()
+    assert foreign.organization_id is None
 
 
 def test_unlink_drops_org_grants_keeps_direct_and_data(org_setup):
