@@ -539,7 +539,9 @@ def invitation_accept(*, user: User, token: str) -> AcceptResult:
             f"out, then open the link again and sign in or sign up as {inv.email}."
         )
     inviter = inv.invited_by
-    grants = {g.workspace_id: Role(g.role) for g in inv.grants.all()}
+    invited_grants = list(inv.grants.all())
+    grants = {g.workspace_id: Role(g.role) for g in invited_grants}
+    sources = {g.workspace_id: g.source for g in invited_grants}
     policy = default_workspace_grant(org.pk)
     policy_ws = {}
     if policy:
@@ -590,6 +592,7 @@ def invitation_accept(*, user: User, token: str) -> AcceptResult:
         organization=org, membership=membership, skipped=skipped, already_member=already
     )
     for pk in sorted(linked):
+        source = sources.get(pk, WorkspaceMembership.Source.ORG)
         if pk in grants:
             actor, role, details = inviter, grants[pk], {"invitation": inv.public_id}
         else:
@@ -605,6 +608,7 @@ def invitation_accept(*, user: User, token: str) -> AcceptResult:
             role=role,
             existing=existing.get(pk),
             details=details,
+            source=source,
         )
         m.workspace = linked[pk]
         result.granted.append(m)

@@ -123,3 +123,44 @@ def invitation_page(request, token):
         },
         status=status,
     )
+
+
+def workspace_invitation_page(request, token):
+    """/join/<token>/: the emailed link into a workspace that is in no organization."""
+    from members.workspace_invitations import (
+        workspace_invitation_accept,
+        workspace_invitation_by_token,
+    )
+
+    try:
+        inv = workspace_invitation_by_token(token)
+    except DomainError as exc:
+        return render(request, "members/workspace_invitation.html", {"dead": exc}, status=404)
+    here = reverse("members:workspace_invitation", args=[token])
+    error = None
+    if request.method == "POST" and request.user.is_authenticated:
+        if request.POST.get("action") == "signout":
+            logout(request)
+            return redirect(here)
+        try:
+            membership = workspace_invitation_accept(user=request.user, token=token)
+        except DomainError as exc:
+            error = exc
+        else:
+            messages.success(
+                request, f"Welcome to {inv.workspace.name}: you joined as {membership.role_name}."
+            )
+            return redirect("workspaces:overview", ws_slug=inv.workspace.slug)
+    return render(
+        request,
+        "members/workspace_invitation.html",
+        {
+            "inv": inv,
+            "error": error,
+            "wrong_email": request.user.is_authenticated
+            and normalize_email(request.user.email) != inv.email,
+            "signin_url": reverse("members:signin") + "?" + urlencode({"next": here}),
+            "signup_url": reverse("members:signup") + "?" + urlencode({"next": here}),
+        },
+        status=error.status if error else 200,
+    )

@@ -158,6 +158,9 @@ class InvitationGrant(models.Model):
         "workspaces.Workspace", on_delete=models.CASCADE, related_name="+"
     )
     role = models.PositiveSmallIntegerField(choices=Role.choices, default=Role.MEMBER)
+    # "direct" when a workspace admin invited the person from inside the workspace: the access
+    # then survives an unlink like any direct membership (WorkspaceMembership.Source).
+    source = models.CharField(max_length=10, default="org")
 
     class Meta:
         constraints = [
@@ -197,3 +200,34 @@ class TwoFactorDevice(models.Model):
     @property
     def is_confirmed(self) -> bool:
         return self.confirmed_at is not None
+
+
+class WorkspaceInvitation(models.Model):
+    """An emailed invitation into a workspace that is in no organization.
+
+    Adding someone inside a workspace always goes by email (SPEC invariant 7: no response
+    reveals whether an account exists); inside a linked workspace it is an org Invitation
+    instead, so the org's policies and seats apply.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        ACCEPTED = "accepted"
+
+    public_id = PublicIdField(prefix="winv")
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.CASCADE, related_name="invitations"
+    )
+    email = models.EmailField(max_length=254)
+    role = models.PositiveSmallIntegerField(choices=Role.choices, default=Role.MEMBER)
+    invited_by = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+
+    class Meta:
+        indexes = [models.Index(fields=["workspace", "email", "status"])]
+
+    def __str__(self):
+        return f"Invitation of {self.email} to {self.workspace}"

@@ -103,6 +103,7 @@ def workspace_grant_via_org(
     existing: WorkspaceMembership | None,
     details: dict | None = None,
     never_lower: bool = False,
+    source: str = WorkspaceMembership.Source.ORG,
 ) -> WorkspaceMembership:
     """Grant access via the org (call with the workspace row locked).
 
@@ -116,7 +117,7 @@ def workspace_grant_via_org(
             workspace=workspace,
             role=role,
             granted_by=actor,
-            source=WorkspaceMembership.Source.ORG,
+            source=source,
         )
         record(
             actor=actor,
@@ -124,7 +125,7 @@ def workspace_grant_via_org(
             organization=org,
             workspace=workspace,
             target=user,
-            details={"role": role.label, "source": "org", **details},
+            details={"role": role.label, "source": str(source), **details},
         )
         return membership
     old = Role(existing.role)

@@ -9,6 +9,7 @@ urlpatterns = [
     path("signup/", views.signup, name="signup"),
     path("signout/", views.signout, name="signout"),
     path("invitations/<str:token>/", invite_views.invitation_page, name="invitation"),
+    path("join/<str:token>/", invite_views.workspace_invitation_page, name="workspace_invitation"),
     path("account/password/", views.PasswordChangeView.as_view(), name="password_change"),
     path(
         "account/password/done/",

@@ -44,7 +44,7 @@ ROLE_CHOICES = [(r.value, r.label.title()) for r in Role]
 
 class MemberAddForm(forms.Form):
     email = forms.EmailField(
-        label="Email of an existing account",
+        label="Email address",
         widget=forms.EmailInput(attrs={"autocomplete": "off", "placeholder": "name@company.com"}),
     )
     role = forms.TypedChoiceField(choices=ROLE_CHOICES, coerce=int, initial=Role.MEMBER)

@@ -14,7 +14,7 @@ from audit.services import record
 from config.errors import Conflict, NotFound, ValidationFailed
 from config.roles import Role
 from config.slugs import unique_slug
-from members.models import User, normalize_email
+from members.models import User
 from workspaces.models import (
     DataModel,
     Destination,
@@ -96,44 +96,6 @@ def _check_role_change_rights(actor_role: Role, current: Role | None, new: Role 
         WorkspaceCapability.MANAGE_OWNERS if touches_owner else WorkspaceCapability.MANAGE_MEMBERS
     )
     require_workspace(actor_role, workspace, capability)
-
-
-@transaction.atomic
-def workspace_member_add(
-    *, actor: User, workspace: Workspace, email: str, role: Role
-) -> WorkspaceMembership:
-    """Add an existing account directly to the workspace."""
-    actor_role = workspace_role_of(actor, workspace)
-    require_workspace(actor_role, workspace, WorkspaceCapability.VIEW)
-    _check_role_change_rights(actor_role, None, Role(role), workspace)
-    user = User.objects.filter(email=normalize_email(email)).first()
-    if user is None:
-        raise ValidationFailed(
-            "No account uses that email. Ask them to sign up first, or invite them "
-            "through the organization.",
-            fields={"email": "No account with this email."},
-            code="unknown_account",
-        )
-    workspace = lock_workspace(workspace)
-    if WorkspaceMembership.objects.filter(user=user, workspace=workspace).exists():
-        raise Conflict(
-            f"{user.display_name} is already a member of {workspace.name}.", code="already_member"
-        )
-    membership = WorkspaceMembership.objects.create(
-        user=user,
-        workspace=workspace,
-        role=role,
-        source=WorkspaceMembership.Source.DIRECT,
-        granted_by=actor,
-    )
-    record(
-        actor=actor,
-        action="member.access_granted",
-        workspace=workspace,
-        target=user,
-        details={"role": Role(role).label, "source": "direct"},
-    )
-    return membership
 
 
 @transaction.atomic

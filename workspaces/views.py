@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -292,11 +293,15 @@ def member_add(request):
     form = MemberAddForm(request.POST)
     if not form.is_valid():
         return _members_page(request, add_form=form, status=422)
+    # Members sit above workspaces in the layering; the page is the workspace's.
+    from members.workspace_invitations import workspace_member_invite
+
+    email = form.cleaned_data["email"]
     try:
-        membership = services.workspace_member_add(
+        workspace_member_invite(
             actor=request.user,
             workspace=request.workspace,
-            email=form.cleaned_data["email"],
+            email=email,
             role=Role(form.cleaned_data["role"]),
         )
     except DomainError as exc:
@@ -304,7 +309,12 @@ def member_add(request):
             raise
         apply_domain_error(form, exc)
         return _members_page(request, add_form=form, status=exc.status)
-    messages.success(request, f"Added {membership.user.display_name} as {membership.role_name}.")
+    messages.success(
+        request,
+        f"Invitation sent to {email}. They join {request.workspace.name} as "
+        f"{Role(form.cleaned_data['role']).label} when they open the emailed link "
+        f"(valid {settings.INVITATION_TTL_DAYS} days).",
+    )
     return redirect(_members_url(request.workspace))
 
 

@@ -8,14 +8,15 @@ from django.utils import timezone
 
 from audit.access import access_at, compare_now
 from config.roles import Role
+from members.invitations import invitation_accept
 from members.models import OrgMembership
 from members.services import member_remove, member_set_workspace_access
+from members.workspace_invitations import workspace_member_invite
 from orgs.services import org_create, workspace_link, workspace_unlink
 from tests.factories import UserFactory, add_to_org
 from workspaces.models import WorkspaceMembership
 from workspaces.services import (
     workspace_create,
-    workspace_member_add,
     workspace_member_change_role,
     workspace_member_remove,
 )
@@ -42,7 +43,9 @@ def scripted(db):
         actor=owner, org=org, membership=mems[alice], access={ws.pk: Role.MEMBER}
     )
     t[1] = timezone.now()
-    workspace_member_add(actor=owner, workspace=ws, email=bob.email, role=Role.ADMIN)
+    # Invited from inside the workspace: the access is direct.
+    invited = workspace_member_invite(actor=owner, workspace=ws, email=bob.email, role=Role.ADMIN)
+    invitation_accept(user=bob, token=invited.token)
     t[2] = timezone.now()
     member_set_workspace_access(
         actor=owner, org=org, membership=mems[alice], access={ws.pk: Role.ADMIN}
