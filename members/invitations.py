@@ -38,6 +38,7 @@ from members.models import Invitation, InvitationGrant, OrgMembership, User, nor
 from members.services import workspace_grant_via_org
 from orgs.governance import (
     allowed_email_domains,
+    check_email_allowed,
     check_invite_email_allowed,
     default_workspace_grant,
 )
@@ -538,6 +539,8 @@ def invitation_accept(*, user: User, token: str) -> AcceptResult:
             f"This invitation is for {inv.email}, but you are signed in as {user.email}. Sign "
             f"out, then open the link again and sign in or sign up as {inv.email}."
         )
+    # Today's policy decides, not the one in force when the invitation was sent.
+    check_email_allowed(org.pk, inv.email, doing=f"join {org.name} any more")
     inviter = inv.invited_by
     invited_grants = list(inv.grants.all())
     grants = {g.workspace_id: Role(g.role) for g in invited_grants}

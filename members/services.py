@@ -12,6 +12,7 @@ from audit.services import record
 from config.errors import Conflict, NotFound, ValidationFailed
 from config.roles import Role
 from members.models import OrgMembership, User
+from orgs.governance import check_email_allowed
 from orgs.models import Organization
 from orgs.permissions import OrgCapability, org_role_of, require_org
 from workspaces.models import Workspace, WorkspaceMembership
@@ -112,6 +113,9 @@ def workspace_grant_via_org(
     """
     details = details or {}
     if existing is None:
+        # Gaining access to a linked workspace obeys the org's policies (invariant 7), also for
+        # an existing member whose address a later policy no longer allows.
+        check_email_allowed(org.pk, user.email, doing="be given access to its workspaces")
         membership = WorkspaceMembership.objects.create(
             user=user,
             workspace=workspace,

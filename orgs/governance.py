@@ -33,6 +33,19 @@ def allowed_email_domains(organization_id: int) -> list[str]:
     return [d.lower() for d in value.get("domains", [])]
 
 
+def check_email_allowed(organization_id: int, email: str, *, doing: str) -> None:
+    """The allowed-domains policy for any way into the org's workspaces, not only invitations."""
+    domains = allowed_email_domains(organization_id)
+    if domains and email.rsplit("@", 1)[-1].lower() not in domains:
+        raise ValidationFailed(
+            f"{email} cannot {doing}: this organization only allows addresses at "
+            + ", ".join(domains)
+            + ".",
+            fields={"email": "Email domain not allowed by the organization's policy."},
+            code="email_domain_not_allowed",
+        )
+
+
 def check_invite_email_allowed(
     organization_id: int, email: str, *, domains: list[str] | None = None
 ) -> None:
