@@ -7,4 +7,14 @@ app_name = "account"
 urlpatterns = [
     path("", account_views.account_home, name="home"),
     path("profile/", account_views.profile, name="profile"),
+    path(
+        "sessions/sign-out-others/",
+        account_views.sessions_signout_others,
+        name="sessions_signout_others",
+    ),
+    path(
+        "sessions/<str:session_id>/sign-out/",
+        account_views.session_signout,
+        name="session_signout",
+    ),
 ]

@@ -9,7 +9,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from config.errors import DomainError
-from members import account_services
+from members import account_services, sessions
+from members.selectors import member_for_viewer
+from orgs.decorators import org_view
+from orgs.permissions import OrgCapability
 from orgs.views import apply_domain_error
 
 
@@ -25,6 +28,8 @@ class ProfileForm(forms.Form):
 def _context(request, **forms_) -> dict:
     user = request.user
     return {
+        "sessions": sessions.sessions_of(user, request.session.session_key),
+        "idle_minutes": sessions.idle_seconds() // 60,
         "profile_form": forms_.get("profile_form")
         or ProfileForm(initial={"full_name": user.full_name}),
     }
@@ -54,3 +59,48 @@ def profile(request):
         messages.success(request, "Your name is saved.")
         return redirect("account:home")
     return _page(request, status=422, profile_form=form)
+
+
+# --- sessions and devices --------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+def session_signout(request, session_id: str):
+    """Sign out one of your sessions (your current one signs you out here too)."""
+    row = sessions.session_end(actor=request.user, session_id=session_id)
+    if row.session_key == request.session.session_key:
+        return redirect("members:signin")
+    messages.success(request, f"Signed out {sessions.describe_agent(row.user_agent)}.")
+    return redirect("account:home")
+
+
+@login_required
+@require_POST
+def sessions_signout_others(request):
+    count = sessions.sessions_end_others(
+        actor=request.user, current_key=request.session.session_key
+    )
+    if count:
+        messages.success(request, f"Signed out of {count} other session{'s' * (count != 1)}.")
+    else:
+        messages.info(request, "You have no other sessions.")
+    return redirect("account:home")
+
+
+@require_POST
+@org_view(OrgCapability.MANAGE_MEMBERS)
+def member_signout_everywhere(request, member_id: str):
+    """The incident-response button on a member's page."""
+    membership = member_for_viewer(request.org, member_id)
+    count = sessions.member_sign_out_everywhere(
+        actor=request.user, org=request.org, membership=membership
+    )
+    who = membership.user.display_name
+    if count:
+        messages.success(request, f"{who} is signed out of {count} session{'s' * (count != 1)}.")
+    else:
+        messages.info(request, f"{who} had no signed-in sessions.")
+    if membership.user_id == request.user.pk:
+        return redirect("members:signin")
+    return redirect("org_members:detail", org_slug=request.org.slug, member_id=member_id)

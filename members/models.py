@@ -197,3 +197,6 @@ class TwoFactorDevice(models.Model):
     @property
     def is_confirmed(self) -> bool:
         return self.confirmed_at is not None
+
+
+from members.account_models import EmailChange, UserSession  # noqa: E402, F401  (account data)
