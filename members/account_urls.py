@@ -7,6 +7,8 @@ app_name = "account"
 urlpatterns = [
     path("", account_views.account_home, name="home"),
     path("profile/", account_views.profile, name="profile"),
+    path("email/", account_views.email_change, name="email_change"),
+    path("email/confirm/<str:token>/", account_views.email_confirm, name="email_confirm"),
     path(
         "sessions/sign-out-others/",
         account_views.sessions_signout_others,

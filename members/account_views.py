@@ -6,6 +6,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from config.errors import DomainError
@@ -25,9 +26,24 @@ class ProfileForm(forms.Form):
     )
 
 
+class EmailChangeForm(forms.Form):
+    email = forms.EmailField(
+        label="New email address",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+        help_text="We send a link to the new address; nothing changes until you open it.",
+    )
+    password = forms.CharField(
+        label="Current password",
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+
 def _context(request, **forms_) -> dict:
     user = request.user
     return {
+        "email_form": forms_.get("email_form") or EmailChangeForm(),
+        "pending_email": account_services.open_email_change(user),
         "sessions": sessions.sessions_of(user, request.session.session_key),
         "idle_minutes": sessions.idle_seconds() // 60,
         "profile_form": forms_.get("profile_form")
@@ -104,3 +120,51 @@ def member_signout_everywhere(request, member_id: str):
     if membership.user_id == request.user.pk:
         return redirect("members:signin")
     return redirect("org_members:detail", org_slug=request.org.slug, member_id=member_id)
+
+
+# --- email change ----------------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+@sensitive_post_parameters("password")
+def email_change(request):
+    form = EmailChangeForm(request.POST)
+    if form.is_valid():
+        try:
+            account_services.email_change_request(
+                actor=request.user,
+                new_email=form.cleaned_data["email"],
+                password=form.cleaned_data["password"],
+            )
+        except DomainError as exc:
+            apply_domain_error(form, exc)
+            return _page(request, status=exc.status, email_form=form)
+        messages.success(
+            request,
+            f"Check the inbox of {form.cleaned_data['email'].strip().lower()}: open the link "
+            "there to finish the change. Your email stays the same until then.",
+        )
+        return redirect("account:home")
+    return _page(request, status=422, email_form=form)
+
+
+@login_required
+def email_confirm(request, token: str):
+    """GET: what the link changes (mail scanners may open links); POST: change it."""
+    change = account_services.email_change_for_link(request.user, token)
+    error = None
+    if request.method == "POST":
+        try:
+            account_services.email_change_confirm(actor=request.user, token=token)
+        except DomainError as exc:
+            error = exc
+        else:
+            messages.success(request, f"Your email is now {request.user.email}.")
+            return redirect("account:home")
+    return render(
+        request,
+        "account/email_confirm.html",
+        {"change": change, "error": error},
+        status=error.status if error else 200,
+    )
