@@ -50,6 +50,7 @@ EVENTS: dict[str, str] = {
     "account.profile_updated": "{actor} changed their name from {from_name} to {to_name}",
     "account.email_change_requested": "{actor} asked to change their email to {to_email}",
     "account.email_changed": "{actor} changed their email from {from_email} to {to_email}",
+    "account.closed": "{actor} closed their account",
     "account.session_signed_out": "{actor} signed out a session ({browser})",
     "account.other_sessions_signed_out": "{actor} signed out of {count} other sessions",
     "member.signed_out_everywhere": "{actor} signed {target} out of every session ({count})",

@@ -295,3 +295,103 @@ def email_change_confirm(*, actor: User, token) -> EmailChange:
         details={"from_email": old, "to_email": user.email},
     )
     return change
+
+
+# --- closing the account ---------------------------------------------------------------------
+
+
+def last_owner_of(user: User) -> list[str]:
+    """What the person is the last owner of ("Acme Corp (organization)"), which blocks closing."""
+    from config.roles import Role
+    from members.models import OrgMembership
+    from workspaces.models import WorkspaceMembership
+
+    names = []
+    for m in (
+        OrgMembership.objects.filter(user=user, role=Role.OWNER, organization__deleted_at=None)
+        .select_related("organization")
+        .order_by("organization__name")
+    ):
+        owners = OrgMembership.objects.filter(organization=m.organization, role=Role.OWNER)
+        if owners.count() <= 1:
+            names.append(f"{m.organization.name} (organization)")
+    for m in (
+        WorkspaceMembership.objects.filter(user=user, role=Role.OWNER)
+        .select_related("workspace")
+        .order_by("workspace__name")
+    ):
+        owners = WorkspaceMembership.objects.filter(workspace=m.workspace, role=Role.OWNER)
+        if owners.count() <= 1:
+            names.append(f"{m.workspace.name} (workspace)")
+    return names
+
+
+@transaction.atomic
+def account_close(*, actor: User, password) -> None:
+    """Close one's own account: refused while the last owner of an org or workspace (named);
+    otherwise leaves every org and workspace through their services (member.left,
+    member.access_revoked), signs out everywhere, revokes API tokens and frees the email.
+    The account row stays, so the audit history keeps the name as it was."""
+    from members.account_models import UserSession
+    from members.models import ApiToken, OrgMembership, TwoFactorDevice
+    from members.services import member_leave
+    from members.sessions import _end
+    from workspaces.models import WorkspaceMembership
+    from workspaces.services import workspace_member_remove
+
+    user = _lock_user(actor)
+    if not isinstance(password, str) or not user.check_password(password):
+        raise ValidationFailed(
+            "Your current password is not right.",
+            fields={"password": "Wrong password."},
+            code="wrong_password",
+        )
+    blocking = last_owner_of(user)
+    if blocking:
+        raise Conflict(
+            f"You are the last owner of {', '.join(blocking)}. Make someone else an owner "
+            "(or delete it) before closing your account.",
+            code="last_owner",
+        )
+    left_orgs = []
+    for m in (
+        OrgMembership.objects.filter(user=user, organization__deleted_at=None)
+        .select_related("organization")
+        .order_by("organization_id")
+    ):
+        member_leave(actor=user, org=m.organization)  # the org's own service and event
+        left_orgs.append(m.organization.name)
+    left_workspaces = []
+    for m in (
+        WorkspaceMembership.objects.filter(user=user)
+        .select_related("workspace")
+        .order_by("workspace_id")
+    ):
+        workspace_member_remove(actor=user, membership=m)
+        left_workspaces.append(m.workspace.name)
+    sessions = list(UserSession.objects.select_for_update().filter(user=user))
+    _end(sessions)
+    now = timezone.now()
+    tokens = ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=now)
+    TwoFactorDevice.objects.filter(user=user).delete()
+    EmailChange.objects.filter(
+        user=user, confirmed_at__isnull=True, cancelled_at__isnull=True
+    ).update(cancelled_at=now)
+    old_email = user.email
+    user.full_name = user.display_name  # the name history shows, even without a full name
+    user.email = f"closed+{user.public_id}@closed.invalid"
+    user.is_active = False
+    user.set_unusable_password()
+    user.save(update_fields=["full_name", "email", "is_active", "password"])
+    record(
+        actor=user,
+        action="account.closed",
+        target=user,
+        details={
+            "email": old_email,
+            "organizations_left": left_orgs,
+            "workspaces_left": left_workspaces,
+            "sessions_ended": len(sessions),
+            "tokens_revoked": tokens,
+        },
+    )

@@ -7,6 +7,7 @@ app_name = "account"
 urlpatterns = [
     path("", account_views.account_home, name="home"),
     path("profile/", account_views.profile, name="profile"),
+    path("close/", account_views.close, name="close"),
     path("email/", account_views.email_change, name="email_change"),
     path("email/confirm/<str:token>/", account_views.email_confirm, name="email_confirm"),
     path(

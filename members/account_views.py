@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
@@ -11,6 +12,7 @@ from django.views.decorators.http import require_POST
 
 from config.errors import DomainError
 from members import account_services, sessions
+from members.models import OrgMembership
 from members.selectors import member_for_viewer
 from orgs.decorators import org_view
 from orgs.permissions import OrgCapability
@@ -39,9 +41,19 @@ class EmailChangeForm(forms.Form):
     )
 
 
+class CloseForm(forms.Form):
+    password = forms.CharField(
+        label="Current password",
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+
 def _context(request, **forms_) -> dict:
     user = request.user
     return {
+        "memberships": OrgMembership.objects.filter(user=user, organization__deleted_at=None)
+        .select_related("organization")
+        .order_by("organization__name"),
         "email_form": forms_.get("email_form") or EmailChangeForm(),
         "pending_email": account_services.open_email_change(user),
         "sessions": sessions.sessions_of(user, request.session.session_key),
@@ -167,4 +179,42 @@ def email_confirm(request, token: str):
         "account/email_confirm.html",
         {"change": change, "error": error},
         status=error.status if error else 200,
+    )
+
+
+# --- closing the account ---------------------------------------------------------------------
+
+
+@login_required
+@sensitive_post_parameters("password")
+def close(request):
+    """GET: what closing does and what blocks it; POST: close with the current password."""
+    form = CloseForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                account_services.account_close(
+                    actor=request.user, password=form.cleaned_data["password"]
+                )
+            except DomainError as exc:
+                apply_domain_error(form, exc)
+                status = exc.status
+            else:
+                logout(request)
+                messages.success(
+                    request, "Your account is closed. Thank you for using SignalSmith."
+                )
+                return redirect("members:signin")
+        else:
+            status = 422
+    return render(
+        request,
+        "account/close.html",
+        {
+            "form": form,
+            "blocking": account_services.last_owner_of(request.user),
+            "memberships": _context(request)["memberships"],
+        },
+        status=status,
     )
