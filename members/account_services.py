@@ -26,13 +26,15 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.services import record
-from config.errors import Conflict, NotFound, ValidationFailed
+from config.errors import Conflict, NotFound, RateLimited, ValidationFailed
 from members.account_models import EmailChange
 from members.models import User, normalize_email
 
 log = logging.getLogger(__name__)
 
 DISPLAY_NAME_MAX_LENGTH = 150
+# Each request mails an address the requester chose: a few an hour is plenty for a person.
+EMAIL_CHANGES_PER_HOUR = 5
 
 
 def clean_display_name(value, *, field: str = "full_name") -> str:
@@ -188,6 +190,13 @@ def email_change_request(*, actor: User, new_email, password) -> tuple[EmailChan
         )
     check_email_allowed_by_orgs(user, email)
     now = timezone.now()
+    recent = EmailChange.objects.filter(user=user, created_at__gt=now - timedelta(hours=1))
+    if recent.count() >= EMAIL_CHANGES_PER_HOUR:
+        raise RateLimited(
+            f"At most {EMAIL_CHANGES_PER_HOUR} email changes an hour. Try again later.",
+            retry_after=3600,
+            code="email_change_throttled",
+        )
     EmailChange.objects.filter(
         user=user, confirmed_at__isnull=True, cancelled_at__isnull=True
     ).update(cancelled_at=now)

@@ -186,3 +186,14 @@ def test_person_without_orgs_has_the_change_in_their_own_log(db, request_change)
     client.post(_link(next(m for m in mail.outbox if m.to == ["lone@y.test"])))
     event = AuditEvent.objects.get(action="account.email_changed")
     assert event.organization is None
+
+
+def test_requests_are_limited_per_hour(org_setup, request_change):
+    for n in range(5):
+        assert request_change(org_setup.member, f"carol{n}@new.test")[1].status_code == 302
+    sent = len(mail.outbox)
+    _, response = request_change(org_setup.member, "carol9@new.test")
+    assert response.status_code == 429
+    assert "At most 5 email changes an hour" in response.content.decode()
+    assert len(mail.outbox) == sent
+    assert not EmailChange.objects.filter(new_email="carol9@new.test").exists()

@@ -232,7 +232,7 @@ def test_the_default_idle_time_is_two_hours(org_setup, settings):
     assert bounced(client)
 
 
-def test_last_seen_is_written_at_most_once_per_touch_interval(org_setup, django_assert_num_queries):
+def test_last_seen_is_written_at_most_once_per_touch_interval(org_setup):
     client = signed_in(org_setup.member)
     row = UserSession.objects.get(session_key=client.session.session_key)
     first = row.last_seen_at
