@@ -148,7 +148,7 @@ def check_email_allowed_by_orgs(user: User, email: str, *, field: str = "email")
             if len(refusing) == 1
             else f"These organizations' policies do not allow addresses at {domain}: "
             f"{'; '.join(refusing)}.",
-            fields={field: f"Not allowed by {', '.join(r.split(' (')[0] for r in refusing)}."},
+            fields={field: f"Not allowed by {'; '.join(refusing)}."},
             code="email_domain_not_allowed",
         )
 
