@@ -47,6 +47,13 @@ EVENTS: dict[str, str] = {
     "account.two_factor_disabled": "{actor} turned off two-factor sign-in",
     "account.recovery_codes_regenerated": "{actor} generated new two-factor recovery codes",
     "account.recovery_code_used": "{actor} signed in with a recovery code ({remaining} left)",
+    "account.profile_updated": "{actor} changed their name from {from_name} to {to_name}",
+    "account.email_change_requested": "{actor} asked to change their email to {to_email}",
+    "account.email_changed": "{actor} changed their email from {from_email} to {to_email}",
+    "account.closed": "{actor} closed their account",
+    "account.session_signed_out": "{actor} signed out a session ({browser})",
+    "account.other_sessions_signed_out": "{actor} signed out of {count} other sessions",
+    "member.signed_out_everywhere": "{actor} signed {target} out of every session ({count})",
     "audit.pruned": "{actor} archived and removed {count} events older than {before}",
 }
 

@@ -7,6 +7,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("", include("members.urls")),
+    path("account/", include("members.account_urls")),
     path("", include("workspaces.urls")),
     path("", include("orgs.urls")),
     path("o/<slug:org_slug>/members/", include("members.org_urls")),

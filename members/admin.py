@@ -179,3 +179,28 @@ class TwoFactorDeviceAdmin(ViewOnlyAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return request.user.is_superuser
+
+
+# --- account self-service (members/account_models.py) ------------------------------------------
+
+from members.account_models import EmailChange, UserSession  # noqa: E402
+
+
+@admin.register(UserSession)
+class UserSessionAdmin(ViewOnlyAdmin):
+    """Where people are signed in. The session key is a credential: never shown."""
+
+    list_display = ("public_id", "user", "ip", "created_at", "last_seen_at")
+    search_fields = ("=public_id", "user__email", "user__full_name")
+    list_select_related = ("user",)
+    autocomplete_fields = ("user",)
+    exclude = ("session_key",)
+
+
+@admin.register(EmailChange)
+class EmailChangeAdmin(ViewOnlyAdmin):
+    list_display = ("user", "old_email", "new_email", "created_at", "confirmed_at", "cancelled_at")
+    search_fields = ("user__email", "old_email", "new_email")
+    list_select_related = ("user",)
+    autocomplete_fields = ("user",)
+    exclude = ("token_hash",)

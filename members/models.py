@@ -231,3 +231,6 @@ class WorkspaceInvitation(models.Model):
 
     def __str__(self):
         return f"Invitation of {self.email} to {self.workspace}"
+
+
+from members.account_models import EmailChange, UserSession  # noqa: E402, F401  (account data)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from members import org_views
+from members import account_views, org_views
 
 app_name = "org_members"
 
@@ -24,4 +24,9 @@ urlpatterns = [
     path("<str:member_id>/role/", org_views.member_role, name="role"),
     path("<str:member_id>/access/", org_views.member_access, name="access"),
     path("<str:member_id>/remove/", org_views.member_remove_view, name="remove"),
+    path(
+        "<str:member_id>/sign-out/",
+        account_views.member_signout_everywhere,
+        name="signout_everywhere",
+    ),
 ]

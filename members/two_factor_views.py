@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.debug import sensitive_post_parameters
@@ -12,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from config.errors import DomainError
 from members import two_factor
+from members.sessions import end_other_sessions_quietly
 from orgs.views import apply_domain_error
 
 
@@ -70,11 +72,13 @@ def manage(request):
     form = CodeForm(request.POST)
     if form.is_valid():
         try:
-            codes = two_factor.two_factor_enable(
-                user=request.user,
-                secret=request.session.get(two_factor.SETUP_SESSION_KEY, ""),
-                code=form.cleaned_data["code"],
-            )
+            with transaction.atomic():
+                codes = two_factor.two_factor_enable(
+                    user=request.user,
+                    secret=request.session.get(two_factor.SETUP_SESSION_KEY, ""),
+                    code=form.cleaned_data["code"],
+                )
+                end_other_sessions_quietly(request)  # turning 2FA on signs out the others
         except DomainError as exc:
             apply_domain_error(form, exc)
             return _manage_page(request, form=form, status=exc.status)

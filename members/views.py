@@ -78,6 +78,14 @@ class PasswordChangeView(auth_views.PasswordChangeView):
     template_name = "members/password_change.html"
     success_url = reverse_lazy("members:password_change_done")
 
+    def form_valid(self, form):
+        from members.sessions import end_other_sessions_quietly
+
+        previous_key = self.request.session.session_key
+        response = super().form_valid(form)  # keeps this session signed in (new key)
+        end_other_sessions_quietly(self.request, previous_key)  # and signs out the others
+        return response
+
 
 class PasswordChangeDoneView(auth_views.PasswordChangeDoneView):
     template_name = "members/password_change_done.html"

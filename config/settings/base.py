@@ -46,6 +46,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "members.activity.LastActiveMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "members.sessions.SessionActivityMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "config.middleware.RequestContextMiddleware",
@@ -171,6 +172,13 @@ SIGNIN_LOCKOUT_SECONDS = 900
 API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=600)
 # Inviting and resending through the API, per token (on top of the per-org/inviter limits).
 API_INVITE_RATE_LIMIT_PER_MINUTE = env.int("API_INVITE_RATE_LIMIT_PER_MINUTE", default=30)
+
+# A signed-in session without activity for this long is signed out (an admin console).
+SESSION_IDLE_TIMEOUT_MINUTES = env.int("SESSION_IDLE_TIMEOUT_MINUTES", default=120)
+# Last-seen of a session is written at most this often (capped at a quarter of the idle time).
+SESSION_TOUCH_SECONDS = env.int("SESSION_TOUCH_SECONDS", default=300)
+# How long an email-change link stays valid.
+EMAIL_CHANGE_TTL_HOURS = 24
 
 MESSAGE_STORAGE = "django.contrib.messages.storage.cookie.CookieStorage"
 

@@ -40,6 +40,12 @@ class ApiClient:
             self._url(path), data, content_type="application/json", headers=self.headers
         )
 
+    def patch(self, path, body=None, *, raw: str | bytes | None = None):
+        data = raw if raw is not None else json.dumps(body if body is not None else {})
+        return self.client.patch(
+            self._url(path), data, content_type="application/json", headers=self.headers
+        )
+
     def delete(self, path):
         return self.client.delete(self._url(path), headers=self.headers)
 

@@ -63,6 +63,10 @@ def test_openapi_schema_lists_every_endpoint(client):
         "GET /api/v1/organizations/{org_id}/audit-events",
         "GET /api/v1/organizations/{org_id}/usage",
         "POST /api/v1/workspaces/{workspace_id}/syncs/{sync_id}/runs",
+        "GET /api/v1/me",
+        "PATCH /api/v1/me",
+        "GET /api/v1/me/sessions",
+        "DELETE /api/v1/me/sessions/{session_id}",
     }
     assert operations == expected
     assert schema["components"]["securitySchemes"]["TokenAuth"]["scheme"] == "bearer"

@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('members', '0002_initial'),
+        ('members', '0003_account_sessions_and_email_changes'),
         ('workspaces', '0001_initial'),
     ]
 
