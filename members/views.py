@@ -9,11 +9,9 @@ from django.urls import reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from config.errors import RateLimited
-from config.middleware import client_ip
 from members import two_factor
 from members.accounts import account_signup
-from members.auth import check_signin_allowed, clear_signin_failures, note_signin_failure
+from members.auth import locked_error, reset_signin_failures
 from members.forms import SignInForm, SignUpForm
 
 
@@ -28,26 +26,28 @@ def signin(request):
     form = SignInForm(request.POST or None)
     status = 200
     if request.method == "POST" and form.is_valid():
-        email, ip = form.cleaned_data["email"], client_ip(request)
-        try:
-            check_signin_allowed(email, ip)
-        except RateLimited as exc:
-            form.add_error(None, exc.message)
-            status = 429
+        # django-axes counts the failure (or refuses a locked account/client pair) inside
+        # authenticate() and flags the request; members/auth.py has the rules.
+        user = authenticate(
+            request, email=form.cleaned_data["email"], password=form.cleaned_data["password"]
+        )
+        if user is not None:
+            return two_factor.signin_complete(request, user, _next_url(request))
+        if getattr(request, "axes_locked_out", False):
+            error = locked_error()
+            form.add_error(None, error.message)
+            status = error.status
         else:
-            user = authenticate(request, email=email, password=form.cleaned_data["password"])
-            if user is None:
-                note_signin_failure(email, ip)
-                form.add_error(None, "That email and password do not match an account.")
-            else:
-                clear_signin_failures(email, ip)
-                return two_factor.signin_complete(request, user, _next_url(request))
-    return render(
+            form.add_error(None, "That email and password do not match an account.")
+    response = render(
         request,
         "members/signin.html",
         {"form": form, "next": _next_url(request, "")},
         status=status,
     )
+    if status == 429:
+        response["Retry-After"] = str(locked_error().retry_after)
+    return response
 
 
 def signup(request):
@@ -103,6 +103,12 @@ class PasswordResetDoneView(auth_views.PasswordResetDoneView):
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     template_name = "members/password_reset_confirm.html"
     success_url = reverse_lazy("members:password_reset_complete")
+
+    def form_valid(self, form):
+        # The link proved control of the email: the account's sign-in locks go too.
+        response = super().form_valid(form)
+        reset_signin_failures(form.user.email)
+        return response
 
 
 class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
