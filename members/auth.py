@@ -1,4 +1,6 @@
-"""Sign-in throttling with django-axes: a lock belongs to one (account, client) pair.
+"""Sign-in throttling with django-axes, and the limits on password reset and sign-up.
+
+A sign-in lock belongs to one (account, client) pair.
 
 A stranger's wrong passwords lock only the stranger's own pair, never the owner signing in
 from elsewhere; a client trying many accounts is stopped by a far higher per-client limit;
@@ -9,6 +11,9 @@ TRUSTED_PROXY_COUNT for the client address (config.middleware.client_ip).
 
 from __future__ import annotations
 
+import hashlib
+from math import ceil
+
 from axes.attempts import get_cool_off_threshold
 from axes.handlers.database import AxesDatabaseHandler
 from axes.helpers import get_cool_off, get_failure_limit
@@ -17,7 +22,9 @@ from django.conf import settings
 from django.db.models import Sum
 from django.shortcuts import render
 
+from config.apikit import check_rate
 from config.errors import RateLimited
+from config.middleware import client_ip
 from members.models import normalize_email
 
 
@@ -88,3 +95,40 @@ def reset_signin_failures(email: str) -> None:
 
     if username := signin_username(None, {"email": email}):
         AxesProxyHandler.reset_attempts(username=username)
+
+
+# --- password reset and sign-up: per client and per target email (fixed windows) -----------
+
+
+def _limit(*, bucket: str, key: str, limit: int, message: str) -> None:
+    try:
+        check_rate(bucket=bucket, key=key, limit=limit, window=3600)
+    except RateLimited as exc:
+        minutes = ceil(exc.retry_after / 60)
+        raise RateLimited(
+            f"{message} Try again in {minutes} minute{'s' if minutes != 1 else ''}.",
+            retry_after=exc.retry_after,
+            code="too_many_attempts",
+        ) from None
+
+
+def throttle_account_email(request, *, action: str, email: str) -> None:
+    """Limit one account action ("password_reset", "signup", "verification") per client and
+    per target email. The email's count runs whether or not an account uses it, so a refusal
+    says nothing about who has an account."""
+    per_client, per_email = settings.ACCOUNT_EMAIL_LIMITS_PER_HOUR[action]
+    _limit(
+        bucket=f"{action}-client",
+        key=client_ip(request) or "-",
+        limit=per_client,
+        message="Too many requests from your network.",
+    )
+    if email := normalize_email(email):
+        _limit(
+            bucket=f"{action}-email",
+            key=hashlib.sha256(
+                email.encode(errors="replace")
+            ).hexdigest(),  # no emails in the cache
+            limit=per_email,
+            message="Too many requests for this email address.",
+        )

@@ -9,9 +9,10 @@ from django.urls import reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from config.errors import RateLimited
 from members import two_factor
 from members.accounts import account_signup
-from members.auth import locked_error, reset_signin_failures
+from members.auth import locked_error, reset_signin_failures, throttle_account_email
 from members.forms import SignInForm, SignUpForm
 
 
@@ -50,7 +51,21 @@ def signin(request):
     return response
 
 
+def _throttled_page(request, template: str, context: dict, exc: RateLimited):
+    response = render(request, template, {**context, "error": exc}, status=exc.status)
+    response["Retry-After"] = str(exc.retry_after)
+    return response
+
+
 def signup(request):
+    if request.method == "POST":
+        # Counted before validation: "an account with this email exists" is an answer too.
+        try:
+            throttle_account_email(request, action="signup", email=request.POST.get("email", ""))
+        except RateLimited as exc:
+            typed = {k: request.POST.get(k, "") for k in ("full_name", "email", "workspace_name")}
+            form = SignUpForm(initial=typed)
+            return _throttled_page(request, "members/signup.html", {"form": form}, exc)
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = account_signup(
@@ -94,6 +109,16 @@ class PasswordResetView(auth_views.PasswordResetView):
     @property
     def extra_email_context(self):
         return {"site_url": settings.SITE_URL}
+
+    def form_valid(self, form):
+        try:
+            throttle_account_email(
+                self.request, action="password_reset", email=form.cleaned_data["email"]
+            )
+        except RateLimited as exc:
+            context = self.get_context_data(form=form)
+            return _throttled_page(self.request, self.template_name, context, exc)
+        return super().form_valid(form)
 
 
 class PasswordResetDoneView(auth_views.PasswordResetDoneView):

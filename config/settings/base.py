@@ -194,6 +194,17 @@ AXES_LOCKOUT_CALLABLE = "members.auth.lockout_response"
 AXES_DISABLE_ACCESS_LOG = True  # failures only: successful sign-ins are not logged twice
 AXES_SENSITIVE_PARAMETERS = ["username", "email", "ip_address"]
 AXES_VERBOSE = False
+# Emails sent to an address the requester types: (per client, per target email) per hour.
+ACCOUNT_EMAIL_LIMITS_PER_HOUR = {
+    "password_reset": (
+        env.int("PASSWORD_RESETS_PER_CLIENT_PER_HOUR", default=20),
+        env.int("PASSWORD_RESETS_PER_EMAIL_PER_HOUR", default=5),
+    ),
+    "signup": (
+        env.int("SIGNUPS_PER_CLIENT_PER_HOUR", default=10),
+        env.int("SIGNUPS_PER_EMAIL_PER_HOUR", default=5),
+    ),
+}
 API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=600)
 # Inviting and resending through the API, per token (on top of the per-org/inviter limits).
 API_INVITE_RATE_LIMIT_PER_MINUTE = env.int("API_INVITE_RATE_LIMIT_PER_MINUTE", default=30)

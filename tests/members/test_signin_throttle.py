@@ -2,6 +2,7 @@
 pair, a client has a far higher limit across accounts, the client address honours
 X-Forwarded-For only behind configured proxies, and every lock lifts after the cool-off."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -201,8 +202,6 @@ def test_the_admin_login_is_throttled_the_same_way(client, db):
 
 @override_settings(AXES_FAILURE_LIMIT=3)
 def test_resetting_the_password_lifts_the_accounts_locks(client, person):
-    import re
-
     for _ in range(3):
         sign_in(client, person.email, "wrong", ip="10.0.0.1")
     assert sign_in(client, person.email, PASSWORD, ip="10.0.0.1").status_code == 429
@@ -212,3 +211,81 @@ def test_resetting_the_password_lifts_the_accounts_locks(client, person):
     set_url = page.redirect_chain[-1][0]
     client.post(set_url, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
     assert sign_in(client, person.email, NEW_PASSWORD, ip="10.0.0.1").status_code == 302
+
+
+# --- password reset and sign-up -----------------------------------------------------------
+
+
+def banner(response) -> str:
+    return re.search(
+        r'<div class="banner error"[^>]*>(.*?)</div>', response.content.decode()
+    ).group(1)
+
+
+def reset(client, email, ip="10.0.0.1"):
+    return client.post(reverse("members:password_reset"), {"email": email}, REMOTE_ADDR=ip)
+
+
+def sign_up(client, email, ip="10.0.0.1"):
+    return client.post(
+        reverse("members:signup"),
+        {"full_name": "New Person", "email": email, "password": NEW_PASSWORD},
+        REMOTE_ADDR=ip,
+    )
+
+
+@override_settings(ACCOUNT_EMAIL_LIMITS_PER_HOUR={"password_reset": (20, 2)})
+def test_password_reset_is_limited_per_email_the_same_whether_or_not_it_has_an_account(
+    client, person
+):
+    for email in (person.email, "nobody@acme.test"):
+        for _ in range(2):
+            assert reset(client, email).status_code == 302
+        refused = reset(client, email.upper(), ip="10.0.0.9")  # any client, any spelling
+        assert refused.status_code == 429
+        assert int(refused["Retry-After"]) > 0
+        body = refused.content.decode()
+        assert "Too many requests for this email address. Try again in" in body
+    assert len(mail.outbox) == 2  # the refused request sent nothing
+    # Identical refusals: nothing tells the two addresses apart.
+    known, unknown = reset(client, person.email), reset(client, "nobody@acme.test")
+    assert known.status_code == unknown.status_code == 429
+    assert banner(known) == banner(unknown)
+
+
+@override_settings(ACCOUNT_EMAIL_LIMITS_PER_HOUR={"password_reset": (3, 10)})
+def test_password_reset_is_limited_per_client(client, person):
+    for i in range(3):
+        assert reset(client, f"someone{i}@acme.test", ip="198.51.100.7").status_code == 302
+    refused = reset(client, person.email, ip="198.51.100.7")
+    assert refused.status_code == 429
+    assert "Too many requests from your network" in refused.content.decode()
+    assert mail.outbox == []
+    assert reset(client, person.email, ip="203.0.113.20").status_code == 302
+    assert len(mail.outbox) == 1
+
+
+@override_settings(ACCOUNT_EMAIL_LIMITS_PER_HOUR={"signup": (3, 10)})
+def test_sign_up_is_limited_per_client(client, django_user_model):
+    for i in range(3):
+        sign_up(client, f"new{i}@acme.test", ip="198.51.100.7")
+        client.post(reverse("members:signout"))
+    refused = sign_up(client, "new9@acme.test", ip="198.51.100.7")
+    assert refused.status_code == 429
+    assert "Too many requests from your network" in refused.content.decode()
+    assert 'value="new9@acme.test"' in refused.content.decode()  # what they typed is kept
+    assert not django_user_model.objects.filter(email="new9@acme.test").exists()
+    assert sign_up(client, "new9@acme.test", ip="203.0.113.20").status_code == 302
+    assert django_user_model.objects.filter(email="new9@acme.test").exists()
+
+
+@override_settings(ACCOUNT_EMAIL_LIMITS_PER_HOUR={"signup": (100, 2)})
+def test_sign_up_is_limited_per_email_before_saying_whether_it_exists(client, person):
+    for ip in ("10.0.0.1", "10.0.0.2"):
+        response = sign_up(client, person.email, ip=ip)
+        assert "exists already" in response.content.decode()
+    refused = sign_up(client, person.email, ip="10.0.0.3")
+    assert refused.status_code == 429
+    body = refused.content.decode()
+    assert "Too many requests for this email address" in body
+    assert "exists already" not in body
