@@ -47,6 +47,7 @@ EVENTS: dict[str, str] = {
     "account.two_factor_disabled": "{actor} turned off two-factor sign-in",
     "account.recovery_codes_regenerated": "{actor} generated new two-factor recovery codes",
     "account.recovery_code_used": "{actor} signed in with a recovery code ({remaining} left)",
+    "account.email_verified": "{actor} confirmed their email address (by {via})",
     "audit.pruned": "{actor} archived and removed {count} events older than {before}",
 }
 

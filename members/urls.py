@@ -8,6 +8,8 @@ urlpatterns = [
     path("signin/", views.signin, name="signin"),
     path("signup/", views.signup, name="signup"),
     path("signout/", views.signout, name="signout"),
+    path("verify-email/<str:token>/", views.verify_email, name="verify_email"),
+    path("account/email/", views.email_verification, name="email_verification"),
     path("invitations/<str:token>/", invite_views.invitation_page, name="invitation"),
     path("account/password/", views.PasswordChangeView.as_view(), name="password_change"),
     path(

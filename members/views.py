@@ -1,19 +1,26 @@
-"""Sign in, sign up, sign out, password change and reset."""
+"""Sign in, sign up (and confirming the email address), sign out, password change and reset."""
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from config.errors import RateLimited
+from config.errors import DomainError, RateLimited
 from members import two_factor
 from members.accounts import account_signup
 from members.auth import locked_error, reset_signin_failures, throttle_account_email
 from members.forms import SignInForm, SignUpForm
+from members.verification import (
+    email_verification_send,
+    email_verified_by_token,
+    email_verify,
+    is_verified,
+)
 
 
 def _next_url(request, default="workspaces:home"):
@@ -74,10 +81,39 @@ def signup(request):
             full_name=form.cleaned_data["full_name"],
             workspace_name=form.cleaned_data.get("workspace_name"),
         )
+        email_verification_send(user=user)
         login(request, user, backend="members.backends.EmailBackend")
-        messages.success(request, "Welcome to SignalSmith. Your first workspace is ready.")
+        messages.success(
+            request,
+            f"Welcome to SignalSmith. Your first workspace is ready. We sent a link to "
+            f"{user.email}: open it to confirm your address.",
+        )
         return redirect("workspaces:home")
     return render(request, "members/signup.html", {"form": form})
+
+
+def verify_email(request, token):
+    """The link from the verification email (works signed in or not, in any browser)."""
+    try:
+        user = email_verify(token=token)
+    except DomainError as exc:
+        return render(request, "members/verify_email.html", {"error": exc}, status=exc.status)
+    return render(request, "members/verify_email.html", {"verified_email": user.email})
+
+
+@login_required
+def email_verification(request):
+    """Account › Confirm your email: GET says where the link went; POST sends a new one."""
+    user = request.user
+    if request.method == "POST" and not is_verified(user):
+        try:
+            throttle_account_email(request, action="verification", email=user.email)
+        except RateLimited as exc:
+            return _throttled_page(request, "members/email_verification.html", {}, exc)
+        email_verification_send(user=user)
+        messages.success(request, f"We sent a new confirmation link to {user.email}.")
+        return redirect(_next_url(request, "members:email_verification"))
+    return render(request, "members/email_verification.html", {"verified": is_verified(user)})
 
 
 @require_POST
@@ -130,8 +166,10 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     success_url = reverse_lazy("members:password_reset_complete")
 
     def form_valid(self, form):
-        # The link proved control of the email: the account's sign-in locks go too.
+        # The link proved control of the email: it counts as confirmed, and the account's
+        # sign-in locks go.
         response = super().form_valid(form)
+        email_verified_by_token(user=form.user, via="password reset")
         reset_signin_failures(form.user.email)
         return response
 

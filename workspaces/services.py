@@ -15,6 +15,7 @@ from config.errors import Conflict, NotFound, ValidationFailed
 from config.roles import Role
 from config.slugs import unique_slug
 from members.models import User, normalize_email
+from members.verification import is_verified
 from workspaces.models import (
     DataModel,
     Destination,
@@ -107,11 +108,12 @@ def workspace_member_add(
     require_workspace(actor_role, workspace, WorkspaceCapability.VIEW)
     _check_role_change_rights(actor_role, None, Role(role), workspace)
     user = User.objects.filter(email=normalize_email(email)).first()
-    if user is None:
+    # An account that has not confirmed its address answers exactly like no account at all.
+    if user is None or not is_verified(user):
         raise ValidationFailed(
-            "No account uses that email. Ask them to sign up first, or invite them "
-            "through the organization.",
-            fields={"email": "No account with this email."},
+            "No account with a confirmed address uses that email. Ask them to sign up and "
+            "confirm their email first, or invite them through the organization.",
+            fields={"email": "No account with this confirmed email."},
             code="unknown_account",
         )
     workspace = lock_workspace(workspace)

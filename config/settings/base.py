@@ -171,6 +171,7 @@ AUDIT_ARCHIVE_DIR = Path(env("AUDIT_ARCHIVE_DIR", default=str(BASE_DIR / "var" /
 # How often (seconds) a person's Last Active timestamp may be written.
 LAST_ACTIVE_THROTTLE_SECONDS = 300
 INVITATION_TTL_DAYS = 7
+EMAIL_VERIFICATION_TTL_HOURS = 48
 INVITES_PER_ORG_PER_DAY = 100
 INVITES_PER_INVITER_PER_HOUR = 50
 
@@ -204,6 +205,7 @@ ACCOUNT_EMAIL_LIMITS_PER_HOUR = {
         env.int("SIGNUPS_PER_CLIENT_PER_HOUR", default=10),
         env.int("SIGNUPS_PER_EMAIL_PER_HOUR", default=5),
     ),
+    "verification": (20, 5),  # "send the confirmation link again"
 }
 API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=600)
 # Inviting and resending through the API, per token (on top of the per-org/inviter limits).
