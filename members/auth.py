@@ -50,7 +50,7 @@ def signin_username(request, credentials) -> str | None:
     if raw is None and request is not None:
         data = getattr(request, "POST", {})
         raw = data.get("email") or data.get("username")
-    return normalize_email(str(raw or ""))[:255] or None
+    return normalize_email(str(raw or "").replace("\x00", ""))[:255] or None
 
 
 class SignInThrottle(AxesDatabaseHandler):
@@ -68,6 +68,14 @@ class SignInThrottle(AxesDatabaseHandler):
             ip_address=ip, attempt_time__gte=get_cool_off_threshold(request)
         )
         return recent.aggregate(n=Sum("failures_since_start"))["n"] or 0
+
+    def user_login_failed(self, sender, credentials: dict, request=None, **kwargs):
+        # Axes stores these headers verbatim; PostgreSQL text cannot hold NUL (a 500 otherwise).
+        for attr in ("axes_user_agent", "axes_http_accept", "axes_path_info"):
+            value = getattr(request, attr, None)
+            if isinstance(value, str):
+                setattr(request, attr, value.replace("\x00", ""))
+        return super().user_login_failed(sender, credentials, request, **kwargs)
 
     def get_failures(self, request, credentials: dict | None = None) -> int:
         # Axes compares this one number with AXES_FAILURE_LIMIT (the per-pair limit): a

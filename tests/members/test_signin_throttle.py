@@ -140,6 +140,21 @@ def test_behind_a_trusted_proxy_clients_are_told_apart_by_forwarded_for(client, 
     assert response.status_code == 302
 
 
+def test_nul_bytes_in_headers_or_fields_are_refused_cleanly(client, person):
+    for headers, data in [
+        ({"HTTP_USER_AGENT": "a\x00b", "HTTP_ACCEPT": "\x00"}, {}),
+        ({"HTTP_X_FORWARDED_FOR": "\x00"}, {}),
+        ({}, {"password": "x\x00"}),
+        ({}, {"email": "pat@acme.test\x00"}),
+    ]:
+        body = {"email": person.email, "password": "wrong", **data}
+        response = client.post(reverse("members:signin"), body, **headers)
+        assert response.status_code in (200, 429), (headers, data)
+    admin = client.post(reverse("admin:login"), {"username": "a\x00", "password": "x"})
+    assert admin.status_code == 200
+    assert AccessAttempt.objects.filter(user_agent="ab").exists()
+
+
 @pytest.mark.parametrize(
     "hops,forwarded,expected",
     [
