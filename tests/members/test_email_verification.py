@@ -258,3 +258,23 @@ def test_completing_a_password_reset_confirms_the_address(client, db):
 def test_operators_accounts_count_as_verified(db):
     admin = User.objects.create_superuser("ops@acme.test", PASSWORD)
     assert admin.email_verified_at is not None
+
+
+def test_the_api_refuses_workspace_access_for_an_unverified_member(org_setup, client):
+    import json
+
+    from members.tokens import token_create
+
+    s = org_setup
+    squatter = UserFactory(email="ceo@acme.test", email_verified_at=None)
+    membership = add_to_org(squatter, s.org, Role.MEMBER)
+    _token, raw = token_create(actor=s.owner, name="tests")
+    response = client.put(
+        f"/api/v1/organizations/{s.org.public_id}/members/{membership.public_id}",
+        json.dumps({"workspace_access": [{"workspace_id": s.ws_a.public_id, "role": "member"}]}),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {raw}"},
+    )
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "email_not_verified"
+    assert not WorkspaceMembership.objects.filter(user=squatter).exists()
