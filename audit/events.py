@@ -54,6 +54,7 @@ EVENTS: dict[str, str] = {
     "account.session_signed_out": "{actor} signed out a session ({browser})",
     "account.other_sessions_signed_out": "{actor} signed out of {count} other sessions",
     "member.signed_out_everywhere": "{actor} signed {target} out of every session ({count})",
+    "account.email_verified": "{actor} confirmed their email address (by {via})",
     "audit.pruned": "{actor} archived and removed {count} events older than {before}",
 }
 

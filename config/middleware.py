@@ -1,5 +1,8 @@
 """Request-wide plumbing: the audit context (IP) and rendering domain errors on pages."""
 
+import ipaddress
+
+from django.conf import settings
 from django.shortcuts import render
 
 from audit import context as audit_context
@@ -7,7 +10,24 @@ from config.errors import DomainError
 
 
 def client_ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
+    """The client's address: REMOTE_ADDR, or behind TRUSTED_PROXY_COUNT proxies the entry of
+    X-Forwarded-For that the outermost trusted proxy appended (each proxy appends the address
+    it received the request from, so entries further left are whatever the client sent).
+
+    One function for the audit log, sign-in throttling (AXES_CLIENT_IP_CALLABLE) and the
+    reset/sign-up limits. A header shorter than the chain, or not an address, is ignored.
+    """
+    remote = request.META.get("REMOTE_ADDR") or None
+    hops = getattr(settings, "TRUSTED_PROXY_COUNT", 0)
+    if hops > 0:
+        chain = [p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        chain = [p for p in chain if p]
+        if len(chain) >= hops:
+            try:
+                return str(ipaddress.ip_address(chain[-hops]))
+            except ValueError:
+                pass
+    return remote
 
 
 class RequestContextMiddleware:

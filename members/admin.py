@@ -7,6 +7,7 @@ from config.admin import ViewOnlyAdmin, ViewOnlyInline
 from config.errors import DomainError
 from members.models import (
     ApiToken,
+    EmailVerification,
     Invitation,
     InvitationGrant,
     OrgMembership,
@@ -42,13 +43,27 @@ class UserAdmin(admin.ModelAdmin):
         "is_active",
         "is_staff",
         "date_joined",
+        "email_verified_at",
         "last_active_at",
         "workspace_count",
     )
-    list_filter = ("is_active", "is_staff", "is_superuser", "date_joined")
+    list_filter = (
+        "is_active",
+        "is_staff",
+        "is_superuser",
+        ("email_verified_at", admin.EmptyFieldListFilter),
+        "date_joined",
+    )
     search_fields = ("email", "full_name", "=public_id")
     ordering = ("email",)
-    readonly_fields = ("public_id", "email", "date_joined", "last_login", "last_active_at")
+    readonly_fields = (
+        "public_id",
+        "email",
+        "email_verified_at",
+        "date_joined",
+        "last_login",
+        "last_active_at",
+    )
     fields = (
         "public_id",
         "email",
@@ -58,6 +73,7 @@ class UserAdmin(admin.ModelAdmin):
         "is_superuser",
         "groups",
         "user_permissions",
+        "email_verified_at",
         "date_joined",
         "last_login",
         "last_active_at",
@@ -203,4 +219,13 @@ class EmailChangeAdmin(ViewOnlyAdmin):
     search_fields = ("user__email", "old_email", "new_email")
     list_select_related = ("user",)
     autocomplete_fields = ("user",)
+
+
+@admin.register(EmailVerification)
+class EmailVerificationAdmin(ViewOnlyAdmin):
+    """The live email-confirmation link of each unconfirmed account (only its hash exists)."""
+
+    list_display = ("user", "created_at", "expires_at")
+    search_fields = ("user__email", "user__full_name")
+    list_select_related = ("user",)
     exclude = ("token_hash",)

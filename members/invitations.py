@@ -36,6 +36,7 @@ from config.errors import (
 from config.roles import Role
 from members.models import Invitation, InvitationGrant, OrgMembership, User, normalize_email
 from members.services import workspace_grant_via_org
+from members.verification import email_verified_by_token, is_verified
 from orgs.governance import (
     allowed_email_domains,
     check_email_allowed,
@@ -620,6 +621,9 @@ def invitation_accept(*, user: User, token: str) -> AcceptResult:
     inv.accepted_by = user
     inv.next_attempt_at = None
     inv.save(update_fields=["status", "accepted_at", "accepted_by", "next_attempt_at"])
+    if not is_verified(user):  # the token came to this address: that confirms it
+        email_verified_by_token(user=user, via="invitation")
+        user.refresh_from_db(fields=["email_verified_at"])
     return result
 
 

@@ -27,7 +27,8 @@ class UserManager(BaseUserManager):
         return user
 
     def create_superuser(self, email, password=None, **extra):
-        extra.update(is_staff=True, is_superuser=True)
+        # An operator creating an account on the server vouches for its address.
+        extra.update(is_staff=True, is_superuser=True, email_verified_at=timezone.now())
         return self.create_user(email, password, **extra)
 
 
@@ -41,6 +42,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)
     last_active_at = models.DateTimeField(null=True, blank=True)
+    # When the person proved they read this address (a verification link, an invitation or a
+    # password-reset link). Unverified self-service accounts cannot be added anywhere.
+    email_verified_at = models.DateTimeField(null=True, blank=True)
 
     objects = UserManager()
 
@@ -231,6 +235,19 @@ class WorkspaceInvitation(models.Model):
 
     def __str__(self):
         return f"Invitation of {self.email} to {self.workspace}"
+
+
+class EmailVerification(models.Model):
+    """The one live email-verification link of an account: only its SHA-256 hash is stored;
+    sending a new link replaces it."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="email_verification")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"Email verification for {self.user}"
 
 
 from members.account_models import EmailChange, UserSession  # noqa: E402, F401  (account data)

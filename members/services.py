@@ -12,6 +12,7 @@ from audit.services import record
 from config.errors import Conflict, NotFound, ValidationFailed
 from config.roles import Role
 from members.models import OrgMembership, User
+from members.verification import require_verified
 from orgs.governance import check_email_allowed
 from orgs.models import Organization
 from orgs.permissions import OrgCapability, org_role_of, require_org
@@ -217,6 +218,12 @@ def member_set_workspace_access(
             if existing is not None:
                 _revoke(actor=actor, org=org, workspace=workspace, membership=existing)
         else:
+            if existing is None and user.pk != actor.pk:
+                require_verified(
+                    user,
+                    message=f"{user.display_name} has not confirmed their email address yet, "
+                    "so they cannot be given access to workspaces.",
+                )
             workspace_grant_via_org(
                 actor=actor,
                 org=org,

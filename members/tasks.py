@@ -1,4 +1,5 @@
-"""Invitation email: queued on commit, re-sent periodically until delivered (SPEC §4)."""
+"""Emails: invitations (queued on commit, re-sent periodically until delivered, SPEC §4) and
+email-verification links."""
 
 from __future__ import annotations
 
@@ -73,3 +74,40 @@ def resend_undelivered_invitations() -> dict:
             outcome = "error"
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     return outcomes
+
+
+@shared_task(
+    ignore_result=True,
+    autoretry_for=(Exception,),
+    retry_backoff=60,
+    retry_backoff_max=3600,
+    max_retries=6,
+)
+def send_verification_email(user_id: int, token: str) -> str:
+    """Mail the email-verification link; skipped if the account is verified or the link was
+    replaced meanwhile (only the newest link is worth sending)."""
+    from members.models import EmailVerification
+    from members.tokens import hash_token
+    from members.verification import verification_link
+
+    link = (
+        EmailVerification.objects.select_related("user")
+        .filter(user_id=user_id, token_hash=hash_token(token))
+        .first()
+    )
+    if link is None or link.user.email_verified_at:
+        return "skipped"
+    ctx = {
+        "name": link.user.full_name or link.user.email,
+        "email": link.user.email,
+        "link": verification_link(token),
+        "expires_at": link.expires_at,
+    }
+    message = EmailMultiAlternatives(
+        subject="Confirm your email address for SignalSmith",
+        body=render_to_string("emails/verify_email.txt", ctx),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[link.user.email],
+    )
+    message.send(fail_silently=False)
+    return "sent"

@@ -14,7 +14,6 @@ from urllib.parse import urlencode
 
 import pyotp
 import segno
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.core.cache import cache
@@ -257,7 +256,7 @@ def two_factor_disable(*, user: User, code: str) -> None:
 
 def signin_complete(request, user: User, next_url: str, backend: str | None = None):
     """After the password: sign in, or hold the user at the code step if they have 2FA."""
-    backend = backend or getattr(user, "backend", None) or settings.AUTHENTICATION_BACKENDS[0]
+    backend = backend or getattr(user, "backend", None) or "members.backends.EmailBackend"
     if not has_two_factor(user):
         login(request, user, backend=backend)
         return redirect(next_url)

@@ -46,6 +46,7 @@ from members.models import (
     WorkspaceInvitation,
     normalize_email,
 )
+from members.verification import email_verified_by_token, is_verified
 from orgs.governance import check_invite_email_allowed
 from workspaces.models import Workspace, WorkspaceMembership
 from workspaces.permissions import WorkspaceCapability, require_workspace, workspace_role_of
@@ -323,4 +324,6 @@ def workspace_invitation_accept(*, user: User, token: str) -> WorkspaceMembershi
             "invited_by": inv.invited_by.display_name,
         },
     )
+    if not is_verified(user):  # the link came to this address: that confirms it
+        email_verified_by_token(user=user, via="invitation")
     return membership

@@ -25,6 +25,8 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     email = factory.Sequence(lambda n: f"person{n}@example.test")
     full_name = factory.Sequence(lambda n: f"Person {n}")
+    # Tests' people have confirmed their address; pass email_verified_at=None for one who has not.
+    email_verified_at = factory.LazyFunction(timezone.now)
     password = factory.PostGenerationMethodCall("set_password", PASSWORD)
 
     @factory.post_generation

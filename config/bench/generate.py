@@ -163,7 +163,10 @@ def _tz(dt: datetime) -> datetime:
 
 def make_owner() -> User:
     return User.objects.create(
-        email=OWNER_EMAIL, full_name="Olivia Owner", password=make_password(BENCH_PASSWORD)
+        email=OWNER_EMAIL,
+        full_name="Olivia Owner",
+        password=make_password(BENCH_PASSWORD),
+        email_verified_at=timezone.now(),
     )
 
 

@@ -1,5 +1,6 @@
 """Settings shared by every environment; everything that differs between machines comes from the env."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -35,6 +36,7 @@ INSTALLED_APPS = [
     "orgs",
     "audit",
     "billing",
+    "axes",  # sign-in throttling (members/auth.py)
 ]
 
 MIDDLEWARE = [
@@ -52,6 +54,8 @@ MIDDLEWARE = [
     "config.middleware.RequestContextMiddleware",
     "config.middleware.DomainErrorMiddleware",
     "config.dbdown.DatabaseUnavailableMiddleware",
+    # Last, as django-axes requires: turns a sign-in lock into its response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -90,7 +94,10 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "members.User"
-AUTHENTICATION_BACKENDS = ["members.backends.EmailBackend"]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # refuses a locked (account, client) first
+    "members.backends.EmailBackend",
+]
 LOGIN_URL = "members:signin"
 LOGIN_REDIRECT_URL = "workspaces:home"
 LOGOUT_REDIRECT_URL = "members:signin"
@@ -165,10 +172,42 @@ AUDIT_ARCHIVE_DIR = Path(env("AUDIT_ARCHIVE_DIR", default=str(BASE_DIR / "var" /
 # How often (seconds) a person's Last Active timestamp may be written.
 LAST_ACTIVE_THROTTLE_SECONDS = 300
 INVITATION_TTL_DAYS = 7
+EMAIL_VERIFICATION_TTL_HOURS = 48
 INVITES_PER_ORG_PER_DAY = 100
 INVITES_PER_INVITER_PER_HOUR = 50
-SIGNIN_MAX_FAILURES = 5
-SIGNIN_LOCKOUT_SECONDS = 900
+
+# Client address: how many reverse proxies in front of the app append to X-Forwarded-For
+# (0 = use REMOTE_ADDR and ignore the header, which a client can write). See README.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# Sign-in throttling (django-axes, members/auth.py): wrong passwords lock one (account, client)
+# pair; one client over many accounts has a far higher limit; every lock lifts after the
+# cool-off, and trying during a lock does not extend it.
+AXES_HANDLER = "members.auth.SignInThrottle"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_FAILURE_LIMIT = env.int("SIGNIN_FAILURES_PER_ACCOUNT", default=5)
+SIGNIN_FAILURES_PER_CLIENT = env.int("SIGNIN_FAILURES_PER_CLIENT", default=50)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("SIGNIN_COOLOFF_MINUTES", default=15))
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_CALLABLE = "members.auth.signin_username"
+AXES_CLIENT_IP_CALLABLE = "config.middleware.client_ip"
+AXES_LOCKOUT_CALLABLE = "members.auth.lockout_response"
+AXES_DISABLE_ACCESS_LOG = True  # failures only: successful sign-ins are not logged twice
+AXES_SENSITIVE_PARAMETERS = ["username", "email", "ip_address"]
+AXES_VERBOSE = False
+# Emails sent to an address the requester types: (per client, per target email) per hour.
+ACCOUNT_EMAIL_LIMITS_PER_HOUR = {
+    "password_reset": (
+        env.int("PASSWORD_RESETS_PER_CLIENT_PER_HOUR", default=20),
+        env.int("PASSWORD_RESETS_PER_EMAIL_PER_HOUR", default=5),
+    ),
+    "signup": (
+        env.int("SIGNUPS_PER_CLIENT_PER_HOUR", default=10),
+        env.int("SIGNUPS_PER_EMAIL_PER_HOUR", default=5),
+    ),
+    "verification": (20, 5),  # "send the confirmation link again"
+}
 API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=600)
 # Inviting and resending through the API, per token (on top of the per-org/inviter limits).
 API_INVITE_RATE_LIMIT_PER_MINUTE = env.int("API_INVITE_RATE_LIMIT_PER_MINUTE", default=30)
