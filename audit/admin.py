@@ -3,7 +3,13 @@
 from django.contrib import admin
 
 from audit.events import CATEGORIES
-from audit.models import AuditChainHead, AuditEvent, ChainVerification
+from audit.models import (
+    AuditChainHead,
+    AuditEvent,
+    AuditPruneRecord,
+    ChainCheckpoint,
+    ChainVerification,
+)
 from config.admin import EstimatedCountPaginator, ViewOnlyAdmin
 
 
@@ -66,3 +72,19 @@ class ChainVerificationAdmin(ViewOnlyAdmin):
     )
     list_filter = ("ok",)
     search_fields = ("=chain_key", "=first_bad_event_public_id")
+
+
+@admin.register(AuditPruneRecord)
+class AuditPruneRecordAdmin(ViewOnlyAdmin):
+    """Written only by the database's prune function."""
+
+    list_display = ("chain_key", "first_seq", "last_seq", "count", "cutoff", "pruned_at")
+    search_fields = ("=chain_key",)
+
+
+@admin.register(ChainCheckpoint)
+class ChainCheckpointAdmin(ViewOnlyAdmin):
+    """Signed by the application; the database role may only add them."""
+
+    list_display = ("chain_key", "seq", "head_hash", "created_at")
+    search_fields = ("=chain_key",)

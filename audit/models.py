@@ -125,3 +125,49 @@ class ChainVerification(models.Model):
     last_event_public_id = models.CharField(max_length=32, blank=True)
     ok = models.BooleanField(default=True)
     first_bad_event_public_id = models.CharField(max_length=32, blank=True)
+
+
+class AuditPruneRecord(models.Model):
+    """What retention pruning removed from a chain, written by the database's own prune
+    function (audit_prune_chain), in the same transaction as the delete. The application's
+    database role can read this table, not write it (audit/dbsecurity.py)."""
+
+    chain_key = models.BigIntegerField()
+    cutoff = models.DateTimeField()
+    first_seq = models.BigIntegerField()
+    last_seq = models.BigIntegerField()
+    last_hash = models.CharField(max_length=64)
+    count = models.BigIntegerField()
+    pruned_at = models.DateTimeField()
+    pruned_by = models.CharField(max_length=63)
+
+    class Meta:
+        indexes = [models.Index(fields=["chain_key", "last_seq"], name="audit_prune_chain_seq")]
+
+    def __str__(self):
+        return f"chain {self.chain_key}: seq {self.first_seq}–{self.last_seq} pruned"
+
+
+class ChainCheckpoint(models.Model):
+    """A signed note that a chain reached `seq` with head hash `head_hash` at `created_at`.
+
+    Written by the hourly verification (after the chain verified) and by record() every
+    AUDIT_CHECKPOINT_EVERY events, in the event's own INSERT statement. The application's
+    database role may only INSERT here, never UPDATE or DELETE, and the MAC needs
+    AUDIT_CHECKPOINT_KEY, which the database does not hold: removing the newest events and
+    rewinding the chain head leaves checkpoints the chain no longer reaches (audit/chain.py).
+    """
+
+    chain_key = models.BigIntegerField()
+    seq = models.BigIntegerField()
+    head_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+    mac = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["chain_key", "seq"], name="audit_checkpoint_seq_unique")
+        ]
+
+    def __str__(self):
+        return f"chain {self.chain_key} at seq {self.seq}"

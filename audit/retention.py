@@ -1,27 +1,36 @@
 """Retention: archive a chain's events older than AUDIT_RETENTION_DAYS to JSON Lines, then
-delete them through the one path the append-only trigger allows.
+delete them through the database's own prune function.
 
-Pruning removes a *prefix* of a chain (every event up to the newest one past retention, in
-seq order), so the rest still links. The `audit.pruned` event appended afterwards records
-the pruned range, the archive's sha256 and the anchor (`next_seq`, `next_prev_hash`) from
-which verification resumes; the archive itself keeps every field, seq and hash, so it can be
-verified on its own.
+Pruning removes a *prefix* of a chain (every event up to the last one before the first event
+that is not past retention, in seq order), so the rest still links. On PostgreSQL the delete is
+`audit_prune_chain()` (audit/dbsecurity.py), which runs as the audit tables' owner, refuses a
+cutoff younger than MIN_RETENTION_DAYS or an event newer than the cutoff, and records the
+pruned range in AuditPruneRecord; the application's role cannot delete events otherwise.
+
+The archive is written first (as `….jsonl.partial`) and gets its final name only after the
+transaction commits: a prune that rolls back leaves no archive of events that are still there.
+The `audit.pruned` event appended afterwards records the pruned range, the archive's sha256 and
+the anchor (`next_seq`, `next_prev_hash`) from which verification resumes; the archive itself
+keeps every field, seq and hash, so it can be verified on its own.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
+import logging
 import os
 from pathlib import Path
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
-from django.db.models import Max
+from django.db.models import Max, Min
 from django.utils import timezone
 
+from audit.dbsecurity import MIN_RETENTION_DAYS
 from audit.models import AuditChainHead, AuditEvent
 from audit.services import HASHED_FIELDS, record
 from orgs.models import Organization
@@ -41,32 +50,52 @@ def _chain_events(chain_key: int):
     return AuditEvent.objects.filter(organization__isnull=True, chain_key=0)
 
 
-@transaction.atomic
+log = logging.getLogger(__name__)
+
+
 def audit_prune(
     *, actor=None, chain_key: int, before: dt.datetime, archive_dir: Path | None = None
 ) -> AuditEvent | None:
     """Archive then delete the chain's events older than `before`; returns the audit.pruned
     event, or None when nothing is old enough. Idempotent: a second run finds nothing."""
+    archive_dir = Path(archive_dir or settings.AUDIT_ARCHIVE_DIR)
+    state = {"partial": None, "committed": False}
+    try:
+        with transaction.atomic():
+            return _prune(actor, chain_key, before, archive_dir, state)
+    except BaseException:
+        if state["partial"] is not None and not state["committed"]:
+            state["partial"].unlink(missing_ok=True)  # rolled back: the events are still there
+        raise
+
+
+def _prune(actor, chain_key: int, before: dt.datetime, archive_dir: Path, state: dict):
     # The head lock serialises this with appenders and with another prune of the same chain.
-    head = AuditChainHead.objects.select_for_update().filter(chain_key=chain_key).first()
-    if head is None:
+    if not AuditChainHead.objects.filter(chain_key=chain_key).exists():
         return None
-    last_seq = _chain_events(chain_key).filter(occurred_at__lt=before).aggregate(m=Max("seq"))["m"]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT audit_chain_lock(%s)", [chain_key])
+        else:
+            list(AuditChainHead.objects.select_for_update().filter(chain_key=chain_key))
+    events = _chain_events(chain_key)
+    # Only events older than the cutoff, and only a prefix: stop before the first newer one.
+    first_kept = events.filter(occurred_at__gte=before).aggregate(m=Min("seq"))["m"]
+    old = events.filter(occurred_at__lt=before)
+    if first_kept is not None:
+        old = old.filter(seq__lt=first_kept)
+    last_seq = old.aggregate(m=Max("seq"))["m"]
     if last_seq is None:
         return None
     doomed = AuditEvent.objects.filter(chain_key=chain_key, seq__lte=last_seq)
-    archive_dir = Path(archive_dir or settings.AUDIT_ARCHIVE_DIR)
-    path, digest, count, first, last = _write_archive(doomed, chain_key, archive_dir)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SET LOCAL audit.allow_prune = 'on'")
-        deleted, _ = doomed.delete()
-        if connection.vendor == "postgresql":
-            cursor.execute("SET LOCAL audit.allow_prune = 'off'")
+    partial, path, digest, count, first, last = _write_archive(
+        doomed, chain_key, archive_dir, state
+    )
+    deleted = _delete_prefix(chain_key, before, last, doomed)
     if deleted != count:
         raise RuntimeError(f"archived {count} events but deleted {deleted}; rolled back")
     org = Organization.objects.filter(pk=chain_key).first() if chain_key else None
-    return record(
+    event = record(
         actor=actor,
         action="audit.pruned",
         organization=org,
@@ -86,14 +115,41 @@ def audit_prune(
             "next_prev_hash": last.hash,
         },
     )
+    transaction.on_commit(functools.partial(_finalize_archive, state, path))
+    return event
 
 
-def _write_archive(doomed, chain_key: int, archive_dir: Path):
-    """Stream the events in seq order into a JSON Lines file; (path, sha256, count, first, last)."""
+def _delete_prefix(chain_key: int, before: dt.datetime, last: AuditEvent, doomed) -> int:
+    """The delete itself: on PostgreSQL only the database's prune function may do it."""
+    if connection.vendor != "postgresql":
+        return doomed.delete()[0]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pruned FROM audit_prune_chain(%s, %s, %s, %s)",
+            [chain_key, before, last.seq, last.hash],
+        )
+        return cursor.fetchone()[0]
+
+
+def _finalize_archive(state: dict, path: Path) -> None:
+    """After the commit: the archive now describes events that are really gone."""
+    state["committed"] = True
+    partial = state["partial"]
+    try:
+        os.replace(partial, path)
+    except OSError:
+        log.exception("audit archive %s could not be renamed to %s", partial, path.name)
+        raise
+
+
+def _write_archive(doomed, chain_key: int, archive_dir: Path, state: dict):
+    """Stream the events in seq order into `….jsonl.partial`;
+    (partial path, final path, sha256, count, first, last)."""
     archive_dir.mkdir(parents=True, exist_ok=True)
     stamp = timezone.now().strftime("%Y%m%dT%H%M%S%fZ")
     path = archive_dir / f"audit-chain-{chain_key}-{stamp}.jsonl"
     tmp = path.with_suffix(".jsonl.partial")
+    state["partial"] = tmp
     sha = hashlib.sha256()
     count, first, last = 0, None, None
     with tmp.open("wb") as fh:
@@ -114,14 +170,18 @@ def _write_archive(doomed, chain_key: int, archive_dir: Path):
             after = batch[-1].seq
         fh.flush()
         os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    return path, sha.hexdigest(), count, first, last
+    return tmp, path, sha.hexdigest(), count, first, last
 
 
 def prune_all(*, retention_days: int, now: dt.datetime | None = None) -> list[AuditEvent]:
     """Prune every chain past retention (0 = keep forever); one transaction per chain."""
     if retention_days <= 0:
         return []
+    if retention_days < MIN_RETENTION_DAYS:
+        raise ValueError(
+            f"AUDIT_RETENTION_DAYS is {retention_days}; the database keeps at least "
+            f"{MIN_RETENTION_DAYS} days (audit/dbsecurity.py)"
+        )
     before = (now or timezone.now()) - dt.timedelta(days=retention_days)
     keys = AuditChainHead.objects.order_by("chain_key").values_list("chain_key", flat=True)
     results = [audit_prune(chain_key=key, before=before) for key in list(keys)]

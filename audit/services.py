@@ -12,9 +12,10 @@ from django.db import transaction
 from django.db.models import signals
 from django.utils import timezone
 
+from audit import checkpoints
 from audit import context as audit_context
 from audit.events import EVENTS
-from audit.models import AuditChainHead, AuditEvent
+from audit.models import AuditChainHead, AuditEvent, ChainCheckpoint
 from audit.selectors import forget_page_choices
 
 if TYPE_CHECKING:
@@ -153,42 +154,50 @@ def _append_orm(event: AuditEvent) -> None:
     _seal(event, head.last_seq + 1, head.last_hash)
     event.save(force_insert=True)
     AuditChainHead.objects.filter(pk=head.pk).update(last_seq=event.seq, last_hash=event.hash)
+    if checkpoints.due(event.seq):
+        checkpoints.signed(event.chain_key, event.seq, event.hash).save()
 
 
 _HEAD = AuditChainHead._meta.db_table
 _EVENTS = AuditEvent._meta.db_table
 _EVENT_FIELDS = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key]
 
-# Locks the chain head and reserves the next seq in one statement. A concurrent writer blocks
-# on the row lock until the first commits; PostgreSQL then re-reads the committed row, so the
-# second gets the next seq and the first's hash. No row yet: the chain's first event.
-ADVANCE_HEAD_SQL = (
-    f'UPDATE "{_HEAD}" SET "last_seq" = "last_seq" + 1 WHERE "chain_key" = %s '
-    'RETURNING "last_seq", "last_hash"'
-)
-# The event and the head's new hash in one round trip (the head row is already locked).
-INSERT_AND_SEAL_SQL = (
-    f'WITH ev AS (INSERT INTO "{_EVENTS}" ('
+# Locks the chain head (creating it for a chain's first event) and returns the seq and
+# prev_hash the next event carries. A concurrent writer blocks on the row lock until the
+# first commits, then reads the committed head. The function runs as the audit tables' owner:
+# the application's role cannot UPDATE the head itself (audit/dbsecurity.py).
+LOCK_HEAD_SQL = "SELECT next_seq, prev_hash FROM audit_chain_lock(%s)"
+# The event; the database's AFTER INSERT trigger checks it extends the chain and moves the head.
+INSERT_SQL = (
+    f'INSERT INTO "{_EVENTS}" ('
     + ", ".join(f'"{f.column}"' for f in _EVENT_FIELDS)
     + ") VALUES ("
     + ", ".join("%s" for _ in _EVENT_FIELDS)
-    + ') RETURNING "id") '
-    f'UPDATE "{_HEAD}" SET "last_hash" = %s WHERE "chain_key" = %s RETURNING (SELECT "id" FROM ev)'
+    + ') RETURNING "id"'
+)
+_CHECKPOINTS = ChainCheckpoint._meta.db_table
+# Every AUDIT_CHECKPOINT_EVERY-th event: the event and its signed checkpoint, one statement.
+INSERT_WITH_CHECKPOINT_SQL = (
+    f"WITH ev AS ({INSERT_SQL}), cp AS ("
+    f'INSERT INTO "{_CHECKPOINTS}" ("chain_key", "seq", "head_hash", "created_at", "mac") '
+    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING) "
+    'SELECT "id" FROM ev'
 )
 
 
 def _append_postgres(conn, event: AuditEvent) -> None:
-    """Two round trips: advance (and lock) the head, then insert the event and seal the head."""
+    """Two round trips: lock the head (next seq, previous hash), then insert the event."""
     with conn.cursor() as cur:
-        cur.execute(ADVANCE_HEAD_SQL, [event.chain_key])
-        row = cur.fetchone()
-        if row is None:
-            AuditChainHead.objects.get_or_create(chain_key=event.chain_key)
-            cur.execute(ADVANCE_HEAD_SQL, [event.chain_key])
-            row = cur.fetchone()
-        _seal(event, row[0], row[1])
+        cur.execute(LOCK_HEAD_SQL, [event.chain_key])
+        seq, prev_hash = cur.fetchone()
+        _seal(event, seq, prev_hash)
         params = [f.get_db_prep_save(getattr(event, f.attname), conn) for f in _EVENT_FIELDS]
-        cur.execute(INSERT_AND_SEAL_SQL, [*params, event.hash, event.chain_key])
+        if checkpoints.due(event.seq):
+            cp = checkpoints.signed(event.chain_key, event.seq, event.hash)
+            cp_params = [cp.chain_key, cp.seq, cp.head_hash, cp.created_at, cp.mac]
+            cur.execute(INSERT_WITH_CHECKPOINT_SQL, [*params, *cp_params])
+        else:
+            cur.execute(INSERT_SQL, params)
         event.pk = cur.fetchone()[0]
     event._state.adding = False
     event._state.db = conn.alias

@@ -168,6 +168,14 @@ EMAIL_TIMEOUT = 10
 
 AUDIT_RETENTION_DAYS = env("AUDIT_RETENTION_DAYS")  # 0 = keep forever
 AUDIT_ARCHIVE_DIR = Path(env("AUDIT_ARCHIVE_DIR", default=str(BASE_DIR / "var" / "audit-archive")))
+# PostgreSQL: the application's runtime role, if it is not the (superuser) role that runs the
+# migrations; the audit migrations grant it the audit writer role (audit/dbsecurity.py).
+AUDIT_DB_APP_ROLE = env("AUDIT_DB_APP_ROLE", default="")
+# Signed chain checkpoints (audit/checkpoints.py): the HMAC key (SECRET_KEY if empty; keep it
+# stable) and how often record() signs one (every N events per chain; 0 = only the hourly
+# verification).
+AUDIT_CHECKPOINT_KEY = env("AUDIT_CHECKPOINT_KEY", default="")
+AUDIT_CHECKPOINT_EVERY = env.int("AUDIT_CHECKPOINT_EVERY", default=1000)
 
 # How often (seconds) a person's Last Active timestamp may be written.
 LAST_ACTIVE_THROTTLE_SECONDS = 300
