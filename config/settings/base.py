@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "orgs",
     "audit",
     "billing",
+    "support",  # last: its admin re-registers some of the others' with support actions
 ]
 
 MIDDLEWARE = [
