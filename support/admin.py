@@ -213,7 +213,7 @@ def _view_as(request, org, data):
         reason=data["reason"],
     )
     grant_view_as(request, grant)
-    return HttpResponseRedirect(reverse("members:directory", args=[org.slug]))
+    return HttpResponseRedirect(reverse("org_members:directory", args=[org.slug]))
 
 
 def _verify_chain(request, org, data):
