@@ -119,6 +119,18 @@ class SupportToolsMixin:
     def support_facts(self, obj):
         return ""
 
+    # The facts box, third on the change page (after the name/email fields).
+    def get_readonly_fields(self, request, obj=None):
+        return (*super().get_readonly_fields(request, obj), "account_facts")
+
+    def get_fields(self, request, obj=None):
+        fields = [f for f in super().get_fields(request, obj) if f != "account_facts"]
+        return (*fields[:2], "account_facts", *fields[2:])
+
+    @admin.display(description="Support facts")
+    def account_facts(self, obj):
+        return self.support_facts(obj)
+
 
 # --- people ---------------------------------------------------------------------------------
 
@@ -169,16 +181,6 @@ class SupportUserAdmin(SupportToolsMixin, UserAdmin):
             danger=True,
         ),
     )
-
-    def get_readonly_fields(self, request, obj=None):
-        return (*super().get_readonly_fields(request, obj), "account_facts")
-
-    def get_fields(self, request, obj=None):
-        return (*super().get_fields(request, obj), "account_facts")
-
-    @admin.display(description="Support facts")
-    def account_facts(self, obj):
-        return self.support_facts(obj)
 
     def support_facts(self, user):
         if user is None or user.pk is None:
@@ -325,16 +327,6 @@ class SupportOrganizationAdmin(SupportToolsMixin, OrganizationAdmin):
             danger=True,
         ),
     )
-
-    def get_readonly_fields(self, request, obj=None):
-        return (*super().get_readonly_fields(request, obj), "account_facts")
-
-    @admin.display(description="Support facts")
-    def account_facts(self, obj):
-        return self.support_facts(obj)
-
-    def get_fields(self, request, obj=None):
-        return (*super().get_fields(request, obj), "account_facts")
 
     def support_facts(self, org):
         if org is None or org.pk is None:
