@@ -395,6 +395,11 @@ def support_ownership_recover(
     require_support(engineer, "recover_ownership")
     org = lock_org(org)
     member = _lock_member(org, membership)
+    if member.user_id == engineer.pk:
+        raise PermissionDenied(
+            "Support cannot make themselves an owner; another engineer must handle the ticket.",
+            code="support_self",
+        )
     owners = list(reachable_owners(org).select_for_update(of=("self",)))
     with _acting(t):
         if not owners:

@@ -6,7 +6,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from config.errors import DomainError
+from config.errors import DomainError, PermissionDenied
 from members.models import OrgMembership, User
 from orgs.models import Organization
 from orgs.support_access import end_view_as
@@ -17,6 +17,10 @@ from support.services import ownership_recovery_confirm, read_recovery_link, sup
 def ownership_confirm(request, token):
     """The emailed owner reads what support asked and confirms (POST) — or just closes the page."""
     data = read_recovery_link(token)  # bad or expired links render as an error page
+    if data["owner"] != request.user.pk:
+        raise PermissionDenied(
+            "This link was sent to another owner; sign in as them to confirm.", code="wrong_owner"
+        )
     context = {
         "org": Organization.objects.filter(pk=data["org"]).first(),
         "member": OrgMembership.objects.select_related("user").filter(pk=data["member"]).first(),

@@ -333,6 +333,7 @@ def test_recovery_with_a_reachable_owner_asks_that_owner_by_email(
     path = link.replace("http://testserver", "")
     # Another person cannot confirm with the owner's link.
     client.force_login(org_setup.admin, backend="members.backends.EmailBackend")
+    assert client.get(path).status_code == 403
     assert client.post(path).status_code == 403
     client.force_login(org_setup.owner, backend="members.backends.EmailBackend")
     page = client.get(path)
@@ -388,3 +389,20 @@ def test_a_person_without_orgs_gets_an_account_level_event(db, tier2):
     _enrol(loner)
     support_two_factor_reset(engineer=tier2, user=loner, **TICKET)
     assert support_events("account.two_factor_reset").get().organization is None
+
+
+def test_an_engineer_cannot_make_themselves_owner(org_setup, tier2):
+    from config.errors import PermissionDenied
+    from support.services import support_ownership_recover
+
+    membership = OrgMembership.objects.create(
+        organization=org_setup.org, user=tier2, role=Role.ADMIN
+    )
+    org_setup.owner.is_active = False
+    org_setup.owner.save()
+    with pytest.raises(PermissionDenied, match="themselves"):
+        support_ownership_recover(
+            engineer=tier2, org=org_setup.org, membership=membership, **TICKET
+        )
+    membership.refresh_from_db()
+    assert membership.role == Role.ADMIN
