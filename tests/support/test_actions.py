@@ -406,3 +406,26 @@ def test_an_engineer_cannot_make_themselves_owner(org_setup, tier2):
         )
     membership.refresh_from_db()
     assert membership.role == Role.ADMIN
+
+
+def test_a_broken_chain_is_named_in_the_admin(org_setup, tier1, as_staff):
+    from audit.models import AuditChainHead
+
+    head = AuditChainHead.objects.get(chain_key=org_setup.org.pk)
+    forged = AuditEvent.objects.create(
+        public_id="evt_forged1",
+        organization=org_setup.org,
+        actor_type="user",
+        action="member.removed",
+        chain_key=org_setup.org.pk,
+        seq=head.last_seq + 1,
+        prev_hash="0" * 64,
+        hash="0" * 64,
+    )
+    AuditChainHead.objects.filter(pk=head.pk).update(last_seq=forged.seq, last_hash=forged.hash)
+    response = as_staff(tier1).post(tool_url(org_setup.org, "verify-chain"), TICKET, follow=True)
+    html = response.content.decode()
+    assert "is BROKEN at evt_forged1" in html
+    event = support_events("support.audit_chain_verified").get()
+    assert event.details["ok"] is False and event.details["first_bad_event"] == "evt_forged1"
+    assert not ChainVerification.objects.get(chain_key=org_setup.org.pk).ok
