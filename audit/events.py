@@ -55,6 +55,15 @@ EVENTS: dict[str, str] = {
     "account.other_sessions_signed_out": "{actor} signed out of {count} other sessions",
     "member.signed_out_everywhere": "{actor} signed {target} out of every session ({count})",
     "account.email_verified": "{actor} confirmed their email address (by {via})",
+    "account.two_factor_reset": "{actor} reset {target}'s two-factor sign-in and signed them out everywhere",
+    "account.signin_unlocked": "{actor} cleared the sign-in lock on {target}",
+    "org.ownership_recovered": "{actor} made {target} an owner of the organization (ownership recovery)",
+    "support.ownership_recovery_requested": "{actor} asked {target} to confirm making {new_owner} an owner",
+    "support.rollup_rerun": "{actor} recomputed the usage figures from {start} to {end}",
+    "support.audit_chain_verified": "{actor} verified the audit log's hash chain: {outcome}",
+    "support.view_as_started": "{actor} started viewing the organization as its admins see it, for {minutes} minutes",
+    "support.org_viewed": "{actor} viewed {page}",
+    "support.view_as_ended": "{actor} stopped viewing the organization",
     "audit.pruned": "{actor} archived and removed {count} events older than {before}",
 }
 
@@ -76,6 +85,9 @@ def actor_name(event) -> str:
     name = event.actor_label or "System"
     if event.actor_type == "token":
         return f"{name} (API token)"
+    if event.actor_type == "support":
+        ticket = (event.details or {}).get("support_ticket") or "no ticket"
+        return f"Support engineer {name} (ticket {ticket})"
     return name
 
 

@@ -17,6 +17,7 @@ class AuditEvent(models.Model):
         USER = "user"
         TOKEN = "token"
         SYSTEM = "system"
+        SUPPORT = "support"  # a support engineer, with the ticket and reason in details
 
     public_id = PublicIdField(prefix="evt")
     occurred_at = models.DateTimeField(default=timezone.now)

@@ -17,6 +17,7 @@ from audit import context as audit_context
 from audit.events import EVENTS
 from audit.models import AuditChainHead, AuditEvent, ChainCheckpoint
 from audit.selectors import forget_page_choices
+from config.errors import PermissionDenied
 
 if TYPE_CHECKING:
     from members.models import User
@@ -90,11 +91,20 @@ def record(
     if not conn.in_atomic_block:
         raise RuntimeError("audit.record() must run inside the transaction of the change")
     ctx = audit_context.current()
+    if ctx.read_only:
+        raise PermissionDenied(ctx.read_only, code="support_read_only")
     if organization is None and workspace is not None:
         organization = workspace.organization if workspace.organization_id else None
     ttype, tid, tlabel = target_of(target)
     if ctx.token_id:
         actor_type = AuditEvent.ActorType.TOKEN
+    elif ctx.support is not None and actor is not None:
+        actor_type = AuditEvent.ActorType.SUPPORT
+        details = {
+            **(details or {}),
+            "support_ticket": ctx.support.ticket,
+            "support_reason": ctx.support.reason,
+        }
     elif actor is not None:
         actor_type = AuditEvent.ActorType.USER
     else:

@@ -12,7 +12,7 @@ Both run in one transaction holding the watermark row's lock, so two passes neve
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -256,3 +256,49 @@ def rollup_usage(*, full: bool = False) -> dict:
         "previous_watermark": previous.isoformat(),
         "active_member_rows": active_rows,
     }
+
+
+@transaction.atomic
+def rollup_recompute_days(*, workspace_ids: list[int], start: date, end: date) -> int:
+    """Recompute the roll-up rows of these workspaces for the days start..end (UTC) from the raw
+    runs; returns how many (workspace, day) rows now exist. A support repair for a day range
+    (support/services.py); holds the watermark lock so it never interleaves with a pass."""
+    from django.db.models import Q, Sum
+    from django.db.models.functions import Coalesce, TruncDate
+
+    from billing.models import DailyWorkspaceUsage
+
+    _lock_watermark()
+    low = datetime.combine(start, time.min, tzinfo=UTC)
+    high = datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC)
+    figures = (
+        SyncRun.objects.filter(
+            workspace_id__in=workspace_ids, finished_at__gte=low, finished_at__lt=high
+        )
+        .annotate(run_day=TruncDate("finished_at", tzinfo=UTC))
+        .values("workspace_id", "run_day")
+        .annotate(
+            n=Count("pk"),
+            ok=Count("pk", filter=Q(status=_SUCCEEDED)),
+            bad=Count("pk", filter=Q(status=_FAILED)),
+            rows=Coalesce(Sum("rows_processed"), 0),
+            size=Coalesce(Sum("bytes_processed"), 0),
+        )
+        .order_by()
+    )
+    DailyWorkspaceUsage.objects.filter(
+        workspace_id__in=workspace_ids, day__gte=start, day__lte=end
+    ).delete()
+    created = DailyWorkspaceUsage.objects.bulk_create(
+        DailyWorkspaceUsage(
+            workspace_id=f["workspace_id"],
+            day=f["run_day"],
+            runs=f["n"],
+            succeeded=f["ok"],
+            failed=f["bad"],
+            rows_processed=f["rows"],
+            bytes_processed=f["size"],
+        )
+        for f in figures
+    )
+    return len(created)

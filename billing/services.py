@@ -147,6 +147,17 @@ def plan_change(*, actor: User, org: Organization, plan_code: str) -> BillingAcc
             f"The {new.name} plan is arranged with our sales team; contact them to switch.",
             code="plan_sales_led",
         )
+    return plan_change_locked(actor=actor, org=org, account=account, new=new)
+
+
+def plan_change_locked(
+    *, actor: User, org: Organization, account: BillingAccount, new: Plan
+) -> BillingAccount:
+    """The switch itself, once the caller locked org and account and checked who may
+    (plan_change for owners; support/services.py for support engineers with the permission)."""
+    current = account.plan
+    if new.pk == current.pk:
+        raise Conflict(f"{org.name} is already on the {new.name} plan.", code="same_plan")
     if new.monthly_price_cents > 0 and not account.payment_methods.exists():
         raise Conflict(
             f"Add a payment method before switching to the paid {new.name} plan.",

@@ -383,7 +383,7 @@ def member_invite(
 # --- resend / revoke ------------------------------------------------------------------------
 
 
-def _lock_invitation(org: Organization, invitation: Invitation) -> Invitation:
+def lock_invitation(org: Organization, invitation: Invitation) -> Invitation:
     inv = (
         Invitation.objects.select_for_update(of=("self",))
         .select_related("organization")
@@ -413,8 +413,14 @@ def invitation_resend(*, actor: User, invitation: Invitation) -> tuple[Invitatio
     org = lock_org(invitation.organization)
     actor_role = org_role_of(actor, org)
     require_org(actor_role, OrgCapability.VIEW)
-    inv = _lock_invitation(org, invitation)
+    inv = lock_invitation(org, invitation)
     _require_role_for(actor_role, [Role(inv.org_role)])
+    return resend_locked(actor=actor, org=org, inv=inv)
+
+
+def resend_locked(*, actor: User, org: Organization, inv: Invitation) -> tuple[Invitation, str]:
+    """The resend itself, once the caller locked org and invitation and checked who may
+    (invitation_resend by org role; support/services.py by support permission)."""
     if inv.status == Invitation.Status.ACCEPTED:
         raise Conflict(f"{inv.email} has already accepted this invitation.", code="invite_used")
     if inv.status == Invitation.Status.REVOKED:
@@ -464,8 +470,13 @@ def invitation_revoke(*, actor: User, invitation: Invitation) -> Invitation:
     org = lock_org(invitation.organization)
     actor_role = org_role_of(actor, org)
     require_org(actor_role, OrgCapability.VIEW)
-    inv = _lock_invitation(org, invitation)
+    inv = lock_invitation(org, invitation)
     _require_role_for(actor_role, [Role(inv.org_role)])
+    return revoke_locked(actor=actor, org=org, inv=inv)
+
+
+def revoke_locked(*, actor: User, org: Organization, inv: Invitation) -> Invitation:
+    """The revoke itself, once the caller locked org and invitation and checked who may."""
     if inv.status == Invitation.Status.ACCEPTED:
         raise Conflict(
             f"{inv.email} has already joined; remove them from the organization instead.",

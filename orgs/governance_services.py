@@ -121,6 +121,29 @@ def _clean_two_factor(actor: User, value: dict) -> dict:
     return {"enabled": enabled}
 
 
+def _clean_support_access(value: dict) -> dict:
+    """off / for N hours (stored as the moment it ends) / always; see orgs/support_access.py."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from orgs.support_access import MAX_HOURS
+
+    mode = str(value.get("mode", "")).strip().lower()
+    if mode in ("off", "always"):
+        return {"mode": mode}
+    if mode != "hours":
+        raise _invalid("Choose off, for a number of hours, or always.", "mode")
+    try:
+        hours = int(str(value.get("hours", "")).strip())
+    except ValueError:
+        hours = 0
+    if not 1 <= hours <= MAX_HOURS:
+        raise _invalid(f"Give a number of hours from 1 to {MAX_HOURS}.", "hours")
+    until = timezone.now() + timedelta(hours=hours)
+    return {"mode": "until", "hours": hours, "until": until.isoformat()}
+
+
 def clean_policy_value(*, actor: User, org: Organization, kind: str, value) -> dict:
     """The normalised value for `kind`, or ValidationFailed naming the field."""
     if kind not in Kind.values:
@@ -137,6 +160,8 @@ def clean_policy_value(*, actor: User, org: Organization, kind: str, value) -> d
         return _clean_sync_role(value)
     if kind == Kind.DEFAULT_WORKSPACE_GRANT:
         return _clean_default_grant(org, value)
+    if kind == Kind.SUPPORT_ACCESS:
+        return _clean_support_access(value)
     return _clean_two_factor(actor, value)
 
 

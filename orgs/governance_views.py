@@ -13,6 +13,7 @@ from orgs.decorators import org_view
 from orgs.governance import policies_for_org
 from orgs.models import GovernancePolicy
 from orgs.permissions import OrgCapability
+from orgs.support_access import MAX_HOURS, access_from_value
 from orgs.views import apply_domain_error
 from workspaces.models import Workspace
 
@@ -68,11 +69,35 @@ class TwoFactorPolicyForm(forms.Form):
         return {"enabled": self.cleaned_data["enabled"]}
 
 
+class SupportAccessForm(forms.Form):
+    mode = forms.ChoiceField(
+        label="Support may view this organization",
+        choices=[("off", "Off"), ("hours", "For a number of hours"), ("always", "Always")],
+        widget=forms.RadioSelect,
+        initial="off",
+        help_text="Read-only, for answering your tickets. Every support view and action "
+        "appears in the audit log with the engineer's name and ticket.",
+    )
+    hours = forms.IntegerField(
+        label="Hours", required=False, min_value=1, max_value=MAX_HOURS, initial=24
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("mode") == "hours" and not data.get("hours"):
+            self.add_error("hours", "Give a number of hours.")
+        return data
+
+    def value(self):
+        return {"mode": self.cleaned_data["mode"], "hours": self.cleaned_data.get("hours")}
+
+
 SECTIONS = [
     (Kind.ALLOWED_EMAIL_DOMAINS, DomainsForm),
     (Kind.SYNC_MIN_ROLE, SyncRoleForm),
     (Kind.DEFAULT_WORKSPACE_GRANT, DefaultGrantForm),
     (Kind.REQUIRE_TWO_FACTOR, TwoFactorPolicyForm),
+    (Kind.SUPPORT_ACCESS, SupportAccessForm),
 ]
 FORM_OF = dict(SECTIONS)
 
@@ -88,6 +113,11 @@ def _initial(kind: str, policy) -> dict:
             "workspaces": value.get("workspaces", []),
             "role": Role(value.get("role", Role.MEMBER)).label,
         }
+    if kind == Kind.SUPPORT_ACCESS:
+        access = access_from_value(value)
+        if not access.granted:
+            return {"mode": "off", "hours": value.get("hours") or 24}
+        return {"mode": "hours" if access.until else "always", "hours": value.get("hours") or 24}
     return {"enabled": bool(value.get("enabled"))}
 
 
@@ -98,8 +128,11 @@ def _summary(kind: str, policy, names: dict[str, str]) -> str:
             Kind.SYNC_MIN_ROLE: "Not set: workspace admins and owners manage syncs.",
             Kind.DEFAULT_WORKSPACE_GRANT: "Not set: new members get no workspace access.",
             Kind.REQUIRE_TWO_FACTOR: "Not set: two-factor sign-in is optional.",
+            Kind.SUPPORT_ACCESS: access_from_value(None).label,
         }[kind]
     value = policy.value
+    if kind == Kind.SUPPORT_ACCESS:
+        return access_from_value(value).label
     if kind == Kind.ALLOWED_EMAIL_DOMAINS:
         return "Only " + ", ".join(value.get("domains", [])) + "."
     if kind == Kind.SYNC_MIN_ROLE:

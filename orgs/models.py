@@ -77,6 +77,7 @@ class GovernancePolicy(models.Model):
     sync_min_role:         {"role": 20|30}  (workspace role needed to write syncs/destinations)
     default_workspace_grant: {"workspaces": ["ws_…"], "role": 10|20}
     require_two_factor:    {"enabled": true}
+    support_access:        {"mode": "off"} | {"mode": "always"} | {"mode": "until", "hours": 24, "until": "<ISO>"}
     """
 
     class Kind(models.TextChoices):
@@ -84,6 +85,7 @@ class GovernancePolicy(models.Model):
         SYNC_MIN_ROLE = "sync_min_role", "Minimum role to manage syncs and destinations"
         DEFAULT_WORKSPACE_GRANT = "default_workspace_grant", "Default workspace grant"
         REQUIRE_TWO_FACTOR = "require_two_factor", "Require two-factor sign-in"
+        SUPPORT_ACCESS = "support_access", "Support access"
 
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="policies"

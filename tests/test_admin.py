@@ -1,5 +1,5 @@
 """The support admin: every changelist loads, writes are closed where services own them,
-the audit log lists without counting the whole table, and Resend goes through the service."""
+and the audit log lists without counting the whole table (support actions: tests/support/)."""
 
 import re
 
@@ -11,7 +11,6 @@ from django.urls import reverse
 
 from audit.models import AuditEvent
 from config.admin import EstimatedCountPaginator
-from members.models import Invitation
 from tests.factories import SyncRunFactory, UserFactory
 
 MODELS = sorted(admin.site._registry, key=lambda m: m._meta.label)
@@ -111,54 +110,6 @@ def test_audit_changelist_never_counts_the_whole_table(admin_client, org_setup):
 def test_a_filtered_listing_is_counted_exactly_below_the_cap(org_setup):
     qs = AuditEvent.objects.filter(organization=org_setup.org).order_by("-pk")
     assert EstimatedCountPaginator(qs, 50).count == qs.count() > 0
-
-
-def test_resend_action_is_refused_for_staff_who_are_not_org_admins(admin_client, org_setup):
-    from members import invitations
-
-    if not hasattr(invitations, "invitation_resend"):
-        pytest.skip("invitation_resend not available")
-    inv = _pending_invitation(org_setup)
-    response = admin_client.post(
-        changelist(Invitation), {"action": "resend", "_selected_action": [inv.pk]}, follow=True
-    )
-    assert response.status_code == 200
-    assert "Not resent" in response.content.decode()
-    assert not AuditEvent.objects.filter(action="member.invite_resent").exists()
-
-
-def test_resend_action_renews_the_invitation_for_an_org_owner(client, org_setup):
-    from members import invitations
-
-    if not hasattr(invitations, "invitation_resend"):
-        pytest.skip("invitation_resend not available")
-    owner = org_setup.owner
-    owner.is_staff = owner.is_superuser = True
-    owner.save()
-    client.force_login(owner, backend="members.backends.EmailBackend")
-    inv = _pending_invitation(org_setup)
-    old_hash = inv.token_hash
-    response = client.post(
-        changelist(Invitation), {"action": "resend", "_selected_action": [inv.pk]}, follow=True
-    )
-    assert "Resent 1 invitation" in response.content.decode()
-    inv.refresh_from_db()
-    assert inv.token_hash != old_hash
-    assert AuditEvent.objects.filter(action="member.invite_resent").count() == 1
-
-
-def _pending_invitation(ns):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    return Invitation.objects.create(
-        organization=ns.org,
-        email="newcomer@acme.test",
-        invited_by=ns.owner,
-        token_hash="x" * 64,
-        expires_at=timezone.now() + timedelta(days=7),
-    )
 
 
 @pytest.mark.postgres

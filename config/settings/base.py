@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "audit",
     "billing",
     "axes",  # sign-in throttling (members/auth.py)
+    "support",  # last: its admin re-registers some of the others' with support actions
 ]
 
 MIDDLEWARE = [
