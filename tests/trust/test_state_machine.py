@@ -9,7 +9,7 @@ every step it checks against the database:
   workspace has an owner; one membership per (user, org) and (user, workspace);
 - invariant 4: a refused action changes nothing and writes no audit event; a successful one
   that changed something wrote at least one event (exactly one where it changes one thing);
-  every org's hash chain verifies;
+  every chain an action wrote to still verifies;
 - invariant 6, no escalation: every gain of power — a person's org role, or their effective
   power over a workspace (the higher of their workspace role and, while it is linked, their
   org role) — is traced to an actor who held the right to give it: the actor already had that
@@ -30,6 +30,7 @@ import os
 from dataclasses import dataclass, field
 
 import pytest
+from django.contrib.auth.models import Group
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q
@@ -61,6 +62,8 @@ from orgs import governance_services
 from orgs import services as org_services
 from orgs.governance import allowed_email_domains
 from orgs.models import GovernancePolicy, Organization
+from support import services as support_services
+from support.roles import TIER_2, ensure_support_roles
 from workspaces import services as ws_services
 from workspaces.models import Workspace, WorkspaceMembership
 
@@ -111,6 +114,15 @@ def _seed() -> None:
     GovernancePolicy.objects.create(
         organization=acme, kind="allowed_email_domains", value={"domains": ["acme.test"]}
     )
+    engineer = User.objects.create_user(
+        "sue@support.test",
+        "x",
+        full_name="Sue Support",
+        is_staff=True,
+        email_verified_at=timezone.now(),
+    )
+    ensure_support_roles()
+    engineer.groups.add(Group.objects.get(name=TIER_2))
     plan = BillingAccount.objects.get(organization=acme).plan
     plan.max_members = 6
     plan.save()
@@ -182,7 +194,8 @@ class PermissionModel(RuleBasedStateMachine):
         self._atomic = transaction.atomic()
         self._atomic.__enter__()
         _seed()
-        self.users = list(User.objects.order_by("pk"))
+        self.users = list(User.objects.filter(is_staff=False).order_by("pk"))
+        self.engineer = User.objects.get(email="sue@support.test")
         self.tokens: dict[int, str] = {}  # invitation pk → latest raw token
         self.ws_tokens: dict[int, str] = {}
         # invitation pk → (org role, {workspace pk: role}) as checked when it was issued
@@ -243,7 +256,9 @@ class PermissionModel(RuleBasedStateMachine):
 
     # --- one step, checked ------------------------------------------------------------------
 
-    def _step(self, actor, call, *, one_event=False, accepted=None, ws_accepted=None, link=None):
+    def _step(
+        self, actor, call, *, one_event=False, accepted=None, ws_accepted=None, recovery=None
+    ):
         before, powers = _snapshot(), Powers.read()
         seats_before = self._seats()
         last_event = AuditEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
@@ -258,18 +273,24 @@ class PermissionModel(RuleBasedStateMachine):
             return None
         self.done += 1
         after = _snapshot()
-        events = AuditEvent.objects.filter(pk__gt=last_event).count()
+        new_events = AuditEvent.objects.filter(pk__gt=last_event)
+        events = new_events.count()
+        for chain_key in set(new_events.values_list("chain_key", flat=True)):
+            result = verify_chain(chain_key)
+            assert result.ok, f"audit chain {chain_key} broken: {result.problem}"
         if after == before:
             assert events == 0, "an action that changed nothing wrote an audit event"
         elif one_event:
             assert events == 1, f"one change wrote {events} audit events"
         else:
             assert events >= 1, "a change wrote no audit event"
-        self._check_no_escalation(actor, powers, before, accepted, ws_accepted, link)
+        self._check_no_escalation(actor, powers, before, accepted, ws_accepted, recovery)
         self._check_policies(before, seats_before)
         return result
 
-    def _check_no_escalation(self, actor, before: Powers, snap_before, accepted, ws_accepted, link):
+    def _check_no_escalation(
+        self, actor, before: Powers, snap_before, accepted, ws_accepted, recovery
+    ):
         after = Powers.read()
         new_orgs = {o for o, *_ in _snapshot()["orgs"]} - {o for o, *_ in snap_before["orgs"]}
         new_ws = set(after.ws_org) - set(before.ws_org)
@@ -285,6 +306,8 @@ class PermissionModel(RuleBasedStateMachine):
                 continue  # the creator of an organization owns it
             if accepted and u == actor.pk and role <= accepted[0]:
                 continue  # the invitation's org role, checked when it was issued
+            if recovery is not None and o == recovery[0] and not recovery[1]:
+                continue  # support's ownership recovery, only while no owner can act
             assert before.org.get((actor.pk, o), 0) >= _needed(role), (
                 f"escalation: user {u} got org role {Role(role).label} in org {o} from "
                 f"{actor.email}, who held {before.org.get((actor.pk, o))}"
@@ -303,6 +326,8 @@ class PermissionModel(RuleBasedStateMachine):
                 policy_role = self._policy_grant_role(after.ws_org.get(w), w)
                 if power <= max(grants.get(w, 0), org_role, policy_role):
                     continue
+            if recovery is not None and after.ws_org.get(w) == recovery[0] and not recovery[1]:
+                continue
             if ws_accepted and u == actor.pk:
                 ws_pk, role = ws_accepted
                 if w == ws_pk and power <= role:
@@ -748,6 +773,64 @@ class PermissionModel(RuleBasedStateMachine):
                 ),
             )
 
+    # --- support (a tier-2 engineer; the org's support-access policy decides some) ----------
+
+    TICKET = {"ticket": "T-1", "reason": "customer asked"}
+
+    @rule(i=PICK)
+    def support_invitation_resend(self, i):
+        invitation = self._invitation(i)
+        if invitation is not None:
+            result = self._step(
+                self.engineer,
+                lambda: support_services.support_invitation_resend(
+                    engineer=self.engineer, invitation=invitation, **self.TICKET
+                ),
+                one_event=True,
+            )
+            if result is not None:  # the old link is dead; the new one went to the invitee
+                token = getattr(result, "token", None)
+                if token:
+                    self.tokens[invitation.pk] = token
+                else:
+                    self.tokens.pop(invitation.pk, None)
+
+    @rule(o=PICK, t=PICK)
+    def support_ownership_recover(self, o, t):
+        org, target = self._org(o), self._org_membership(t)
+        if target is None:
+            return
+        reachable = support_services.reachable_owners(org).exists()
+        self._step(
+            self.engineer,
+            lambda: support_services.support_ownership_recover(
+                engineer=self.engineer, org=org, membership=target, **self.TICKET
+            ),
+            recovery=(org.pk, reachable),
+        )
+
+    @rule(u=PICK, o=PICK)
+    def support_two_factor_reset(self, u, o):
+        user, org = self._user(u), self._org(o)
+        self._step(
+            self.engineer,
+            lambda: support_services.support_two_factor_reset(
+                engineer=self.engineer, user=user, organization=org, **self.TICKET
+            ),
+        )
+
+    @rule(o=PICK, kind=st.sampled_from(["off", "always"]))
+    def policy_set_support_access(self, o, kind):
+        actor = self._user(o)
+        org = self._org(o, actor)
+        self._step(
+            actor,
+            lambda: governance_services.policy_set(
+                actor=actor, org=org, kind="support_access", value={"mode": kind}
+            ),
+            one_event=True,
+        )
+
     # --- invariants after every step --------------------------------------------------------
 
     @invariant()
@@ -765,12 +848,6 @@ class PermissionModel(RuleBasedStateMachine):
     def workspaces_only_in_live_orgs(self):
         assert not Workspace.objects.filter(organization__deleted_at__isnull=False).exists()
         assert not OrgMembership.objects.filter(organization__deleted_at__isnull=False).exists()
-
-    @invariant()
-    def audit_chains_verify(self):
-        for chain_key in set(AuditEvent.objects.values_list("chain_key", flat=True)):
-            result = verify_chain(chain_key)
-            assert result.ok, f"audit chain {chain_key} broken: {result.problem}"
 
 
 EXAMPLES = int(os.environ.get("TRUST_EXAMPLES", "60"))
