@@ -22,6 +22,7 @@ from audit.selectors import (
     parse_filters,
     parse_moment,
 )
+from config.bounds import MAX_YEAR, MIN_YEAR
 from config.errors import ValidationFailed
 from orgs.decorators import org_view
 from orgs.permissions import OrgCapability
@@ -128,7 +129,10 @@ def access_report(request):
     if at_param:
         parsed = parse_moment(at_param)
         if parsed is None:
-            errors["at"] = "Use a date (2024-05-31) or a date and time (2024-05-31T14:00)."
+            errors["at"] = (
+                "Use a date (2024-05-31) or a date and time (2024-05-31T14:00) "
+                f"in the years {MIN_YEAR}–{MAX_YEAR}."
+            )
         else:
             moment = parsed
     report = now_report = None
