@@ -3,12 +3,22 @@ outside years 2000–2100, or a page number past any list, the answer is a field
 on the API, a message on the page) or the last page — never a 500 from calendar overflow."""
 
 import base64
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
+from audit.models import AuditEvent
 from config.bounds import DAY_RANGE_HINT, MAX_DAY, MIN_DAY, page_number
+from config.errors import ValidationFailed
 from tests.api.conftest import error_of
 from tests.factories import SyncFactory
+from workspaces.models import SyncRun
+from workspaces.services import (
+    SYNC_RUN_MAX_BYTES,
+    SYNC_RUN_MAX_ROWS,
+    sync_run_record,
+)
 
 OUT_OF_RANGE_DAYS = ["0001-01-01", "1999-12-31", "2101-01-01", "9999-12-31"]
 
@@ -106,3 +116,79 @@ def test_page_number_reads_garbage_as_the_first_page():
     assert page_number("7") == 7
     assert page_number("9" * 5000) == 1  # more digits than int() reads
     assert page_number(str(10**30)) == 1_000_000
+
+
+# --- reported sync runs --------------------------------------------------------------------
+
+
+def _run(**changes):
+    now = timezone.now()
+    body = {
+        "status": "succeeded",
+        "started_at": (now - timedelta(hours=2)).isoformat(),
+        "finished_at": (now - timedelta(hours=1)).isoformat(),
+        "rows_processed": 10,
+        "bytes_processed": 100,
+    }
+    body.update(changes)
+    return body
+
+
+@pytest.mark.parametrize(
+    "changes, field",
+    [
+        ({"rows_processed": 10**18}, "rows_processed"),  # passed before, and broke billing
+        ({"rows_processed": SYNC_RUN_MAX_ROWS + 1}, "rows_processed"),
+        ({"rows_processed": -1}, "rows_processed"),
+        ({"bytes_processed": SYNC_RUN_MAX_BYTES + 1}, "bytes_processed"),
+        ({"bytes_processed": 2**63}, "bytes_processed"),
+        ({"started_at": "2000-01-01T00:00:00Z"}, "started_at"),
+        ({"started_at": "0001-01-01T00:00:00Z"}, "started_at"),
+        ({"finished_at": "2100-01-01T00:00:00Z"}, "finished_at"),
+        ({"finished_at": "9999-12-31T23:59:59Z"}, "finished_at"),
+    ],
+)
+def test_run_reports_out_of_bounds_are_422_with_the_field(org_setup, api, changes, field):
+    sync = SyncFactory(workspace=org_setup.ws_a)
+    client = api(org_setup.owner)
+    events = AuditEvent.objects.count()
+    url = f"/workspaces/{org_setup.ws_a.public_id}/syncs/{sync.public_id}/runs"
+    response = client.post(url, _run(**changes))
+    assert response.status_code == 422, response.content
+    error = error_of(response)
+    assert error["code"] == "invalid" and field in error["fields"]
+    assert not SyncRun.objects.exists() and AuditEvent.objects.count() == events
+
+
+def test_run_reports_at_the_ceilings_are_recorded(org_setup, api):
+    sync = SyncFactory(workspace=org_setup.ws_a)
+    url = f"/workspaces/{org_setup.ws_a.public_id}/syncs/{sync.public_id}/runs"
+    body = _run(rows_processed=SYNC_RUN_MAX_ROWS, bytes_processed=SYNC_RUN_MAX_BYTES)
+    # Finished "now" by a clock a minute ahead: within the allowed skew.
+    body["finished_at"] = (timezone.now() + timedelta(minutes=1)).isoformat()
+    assert api(org_setup.owner).post(url, body).status_code == 201
+    run = SyncRun.objects.get()
+    assert (run.rows_processed, run.bytes_processed) == (SYNC_RUN_MAX_ROWS, SYNC_RUN_MAX_BYTES)
+
+
+def test_the_service_refuses_every_bad_field_at_once(org_setup):
+    """Callers other than the API (tasks, commands) meet the same rule in sync_run_record."""
+    sync = SyncFactory(workspace=org_setup.ws_a)
+    now = timezone.now()
+    with pytest.raises(ValidationFailed) as refused:
+        sync_run_record(
+            actor=org_setup.owner,
+            sync=sync,
+            status="succeeded",
+            started_at=now - timedelta(days=31),
+            finished_at=now + timedelta(days=1),
+            rows_processed=10**18,
+            bytes_processed=-1,
+        )
+    assert set(refused.value.fields) == {
+        "started_at",
+        "finished_at",
+        "rows_processed",
+        "bytes_processed",
+    }
+    assert not SyncRun.objects.exists()
