@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from urllib.parse import urlencode
 
@@ -23,6 +22,7 @@ from audit.selectors import (
     parse_moment,
 )
 from config.bounds import MAX_YEAR, MIN_YEAR
+from config.csvsafe import csv_writer
 from config.errors import ValidationFailed
 from orgs.decorators import org_view
 from orgs.permissions import OrgCapability
@@ -164,7 +164,7 @@ def access_report(request):
 
 def _access_csv(org, report: access.AccessReport) -> HttpResponse:
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv_writer(buffer)
     writer.writerow(
         ["workspace_id", "workspace", "moment", "name", "email", "role", "source", "since"]
     )

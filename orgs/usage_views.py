@@ -4,7 +4,6 @@ charts with their numbers in tables. The report region is swapped by HTMX when t
 
 from __future__ import annotations
 
-import csv
 import io
 from datetime import date, timedelta
 from html import escape  # the daily rows: plain strings, no lazy-aware wrapper needed
@@ -17,6 +16,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from billing import charts
 from billing.selectors import MAX_RANGE_DAYS, UsageReport, clean_usage_range, usage_for
+from config.csvsafe import csv_writer
 from config.errors import ValidationFailed
 from orgs.decorators import org_view
 from orgs.permissions import OrgCapability
@@ -168,7 +168,7 @@ def _daily_csv(org, report: UsageReport) -> HttpResponse:
     without runs are left out); workspaces in the page's order, days ascending.
     """
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = csv_writer(out)
     writer.writerow(
         (
             "day",
