@@ -16,6 +16,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from billing import charts
 from billing.selectors import MAX_RANGE_DAYS, UsageReport, clean_usage_range, usage_for
+from config.bounds import MAX_DAY, MIN_DAY
 from config.csvsafe import csv_writer
 from config.errors import ValidationFailed
 from orgs.decorators import org_view
@@ -35,11 +36,13 @@ class UsageRangeForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # "from" is a Python keyword, so these two are declared here.
+        # The browser's picker offers only days within config.bounds; the server checks too.
+        attrs = {"type": "date", "min": MIN_DAY.isoformat(), "max": MAX_DAY.isoformat()}
         self.fields["from"] = forms.DateField(
-            required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+            required=False, label="From", widget=forms.DateInput(attrs=attrs)
         )
         self.fields["to"] = forms.DateField(
-            required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
+            required=False, label="To", widget=forms.DateInput(attrs=attrs)
         )
 
     def clean(self):

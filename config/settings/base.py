@@ -48,10 +48,16 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Before any view (and CSRF's process_view) reads the body: 413 and NUL refusals.
+    "config.middleware.HostileInputMiddleware",
     "config.middleware.RequestContextMiddleware",
     "config.middleware.DomainErrorMiddleware",
     "config.dbdown.DatabaseUnavailableMiddleware",
 ]
+
+# The largest request body (bytes) a page or the API accepts; larger ones get a 413
+# (config.middleware.HostileInputMiddleware). A 1,000-address bulk invite is ~50 KB.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BYTES", default=2 * 1024 * 1024)
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
