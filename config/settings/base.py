@@ -175,6 +175,12 @@ INVITES_PER_INVITER_PER_HOUR = 50
 SIGNIN_MAX_FAILURES = 5
 SIGNIN_LOCKOUT_SECONDS = 900
 API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=600)
+
+# Card payments (billing/providers.py): a dotted path to a PaymentProvider. The default test
+# provider accepts well-known test card numbers; production refuses it unless
+# ALLOW_TEST_PAYMENT_PROVIDER=1 (config/settings/production.py).
+TEST_PAYMENT_PROVIDER = "billing.providers.TestProvider"
+BILLING_PAYMENT_PROVIDER = env("BILLING_PAYMENT_PROVIDER", default=TEST_PAYMENT_PROVIDER)
 # Inviting and resending through the API, per token (on top of the per-org/inviter limits).
 API_INVITE_RATE_LIMIT_PER_MINUTE = env.int("API_INVITE_RATE_LIMIT_PER_MINUTE", default=30)
 
