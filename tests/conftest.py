@@ -34,11 +34,28 @@ PROPERTY_SEED = (
 )
 
 
-def pytest_report_header(config):
+def _property_line() -> str:
     return (
         f"property tests: Hypothesis profile {HYPOTHESIS_PROFILE!r}, seed {PROPERTY_SEED} "
         f"(replay with HYPOTHESIS_PROFILE={HYPOTHESIS_PROFILE} HYPOTHESIS_SEED={PROPERTY_SEED})"
     )
+
+
+def pytest_configure(config):
+    """Exploring: every Hypothesis test draws from the printed seed, so a failure replays."""
+    if HYPOTHESIS_PROFILE != "ci" and config.getoption("--hypothesis-seed", None) is None:
+        from hypothesis import core
+
+        core.global_force_seed = PROPERTY_SEED
+
+
+def pytest_report_header(config):
+    return _property_line()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Also at the end (the header is hidden under -q): how to replay this run's examples."""
+    terminalreporter.write_line(_property_line())
 
 
 def pytest_collection_modifyitems(config, items):
