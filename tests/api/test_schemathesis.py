@@ -6,6 +6,8 @@ schema (status documented, body valid, JSON content type). Each call runs in a s
 rolled back, so a DELETE of the org does not starve the calls after it.
 """
 
+import os
+
 import pytest
 import schemathesis
 from django.core import signals
@@ -69,7 +71,8 @@ def api_schema(seeded, wsgi_app):
             # The same examples every run (tests/conftest.py: the seed is in the pytest header).
             "seed": PROPERTY_SEED,
             "generation": {
-                "max-examples": 25,
+                # More for a bug hunt: SCHEMATHESIS_MAX_EXAMPLES=200 HYPOTHESIS_PROFILE=explore.
+                "max-examples": int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "25")),
                 "deterministic": HYPOTHESIS_PROFILE == "ci",
                 **({"database": "none"} if HYPOTHESIS_PROFILE == "ci" else {}),
             },
