@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections.abc import Iterable, Iterator
@@ -12,6 +11,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from audit.events import render_sentence
 from audit.models import AuditEvent
 from audit.selectors import AuditFilters, iter_events
+from config.csvsafe import csv_writer
 from members.models import User
 from workspaces.models import Workspace
 
@@ -86,12 +86,13 @@ def _rows(events: list[AuditEvent]) -> Iterable[dict]:
 
 
 def stream_csv(rows: Iterable[dict]) -> Iterator[str]:
+    """CSV through config.csvsafe: labels and sentences that start like a formula are text."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS)
-    writer.writeheader()
+    writer = csv_writer(buffer)
+    writer.writerow(COLUMNS)
     for row in rows:
         row = {**row, "details": json.dumps(row["details"], sort_keys=True, cls=DjangoJSONEncoder)}
-        writer.writerow(row)
+        writer.writerow([row[column] for column in COLUMNS])
         if buffer.tell() > 64 * 1024:
             yield buffer.getvalue()
             buffer.seek(0)

@@ -23,6 +23,7 @@ from django.utils.text import slugify
 
 from audit.events import CATEGORIES, EVENTS
 from audit.models import AuditEvent, ChainVerification
+from config.bounds import MAX_YEAR, MIN_YEAR, day_in_bounds, moment_in_bounds
 from config.errors import ValidationFailed
 from members.models import OrgMembership, User, normalize_email
 from orgs.models import Organization, WorkspaceLinkPeriod
@@ -45,9 +46,12 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         when, pk = raw.split("|")
         moment = dt.datetime.fromisoformat(when)
-        if moment.tzinfo is None:
-            raise ValueError("naive")
-        return moment, int(pk)
+        if moment.tzinfo is None or not moment_in_bounds(moment):
+            raise ValueError("naive or out of range")
+        pk = int(pk)
+        if not 0 < pk < 2**63:
+            raise ValueError("not a row id")
+        return moment, pk
     except (ValueError, UnicodeDecodeError, binascii.Error):
         raise ValidationFailed(
             "That page link is broken; start again from the newest events.",
@@ -223,7 +227,10 @@ def parse_filters(org: Organization, querydict) -> tuple[AuditFilters, dict[str,
         if key in raw:
             moment = parse_moment(raw[key], end_of_day=(key == "until"))
             if moment is None:
-                errors[key] = "Use an ISO 8601 date (2024-05-31) or date-time (2024-05-31T14:00Z)."
+                errors[key] = (
+                    "Use an ISO 8601 date (2024-05-31) or date-time (2024-05-31T14:00Z) "
+                    f"in the years {MIN_YEAR}–{MAX_YEAR}."
+                )
             else:
                 values[key] = moment
     if values.get("since") and values.get("until") and values["since"] >= values["until"]:
@@ -234,7 +241,8 @@ def parse_filters(org: Organization, querydict) -> tuple[AuditFilters, dict[str,
 
 
 def parse_moment(value: str, *, end_of_day: bool = False) -> dt.datetime | None:
-    """An aware datetime from an ISO date or date-time (naive ones are in the current zone).
+    """An aware datetime from an ISO date or date-time (naive ones are in the current zone),
+    or None when unreadable or outside config.bounds (years 2000–2100).
 
     With end_of_day, a date means "up to the end of that day" and a date-time is inclusive;
     both come back as an exclusive upper bound.
@@ -249,6 +257,9 @@ def parse_moment(value: str, *, end_of_day: bool = False) -> dt.datetime | None:
     except ValueError:
         return None
     if moment is None and day is None:
+        return None
+    # The date as written, before any zone or end-of-day arithmetic (which could overflow).
+    if not day_in_bounds(day or moment):
         return None
     try:  # dates at the end of the calendar (9999-12-31) overflow: a field error, not a 500
         if moment is None:

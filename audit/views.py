@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from urllib.parse import urlencode
 
@@ -22,6 +21,8 @@ from audit.selectors import (
     parse_filters,
     parse_moment,
 )
+from config.bounds import MAX_YEAR, MIN_YEAR
+from config.csvsafe import csv_writer
 from config.errors import ValidationFailed
 from orgs.decorators import org_view
 from orgs.permissions import OrgCapability
@@ -128,7 +129,10 @@ def access_report(request):
     if at_param:
         parsed = parse_moment(at_param)
         if parsed is None:
-            errors["at"] = "Use a date (2024-05-31) or a date and time (2024-05-31T14:00)."
+            errors["at"] = (
+                "Use a date (2024-05-31) or a date and time (2024-05-31T14:00) "
+                f"in the years {MIN_YEAR}–{MAX_YEAR}."
+            )
         else:
             moment = parsed
     report = now_report = None
@@ -160,7 +164,7 @@ def access_report(request):
 
 def _access_csv(org, report: access.AccessReport) -> HttpResponse:
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv_writer(buffer)
     writer.writerow(
         ["workspace_id", "workspace", "moment", "name", "email", "role", "source", "since"]
     )

@@ -129,5 +129,5 @@ class TestProvider(PaymentProvider):
 
 def get_provider() -> PaymentProvider:
     """The configured provider (BILLING_PAYMENT_PROVIDER, a dotted path); the test one by default."""
-    path = getattr(settings, "BILLING_PAYMENT_PROVIDER", "billing.providers.TestProvider")
+    path = getattr(settings, "BILLING_PAYMENT_PROVIDER", None) or "billing.providers.TestProvider"
     return import_string(path)()

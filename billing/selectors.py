@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from billing.models import ActiveMemberCount, DailyWorkspaceUsage
 from billing.rollups import ACTIVE_WINDOW_DAYS
+from config.bounds import DAY_RANGE_HINT, day_in_bounds
 from config.errors import ValidationFailed
 from orgs.models import Organization, WorkspaceLinkPeriod
 from orgs.selectors import linked_workspaces
@@ -241,12 +242,16 @@ class UsageReport:
 
 
 def clean_usage_range(since: date | None, until: date | None) -> tuple[date, date]:
-    """Both dates given, from ≤ to, at most MAX_RANGE_DAYS days; else ValidationFailed."""
+    """Both dates given, within config.bounds (2000–2100), from ≤ to, at most MAX_RANGE_DAYS
+    days; else ValidationFailed."""
     errors = {}
     if since is None:
         errors["from"] = "Give a start date (YYYY-MM-DD)."
     if until is None:
         errors["to"] = "Give an end date (YYYY-MM-DD)."
+    for name, day in (("from", since), ("to", until)):
+        if name not in errors and not day_in_bounds(day):
+            errors[name] = DAY_RANGE_HINT
     if not errors and since > until:
         errors["to"] = "The end date must be on or after the start date."
     if not errors and (until - since).days + 1 > MAX_RANGE_DAYS:

@@ -8,6 +8,7 @@ import functools
 import logging
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from ninja import NinjaAPI, Router, Swagger
@@ -17,7 +18,7 @@ from ninja.security import HttpBearer
 
 from audit import context as audit_context
 from config.apikit import check_rate
-from config.errors import DomainError, RateLimited
+from config.errors import DomainError, PayloadTooLarge, RateLimited
 from members.activity import note_activity
 from members.tokens import token_authenticate
 
@@ -140,6 +141,13 @@ def http_error(request, exc: HttpError):
             request, 400, "bad_request", "The request body must be a valid JSON object."
         )
     return error_response(request, exc.status_code, "error", str(exc))
+
+
+@api.exception_handler(RequestDataTooBig)
+def too_large(request, exc):
+    """A body beyond DATA_UPLOAD_MAX_MEMORY_SIZE without a Content-Length (HostileInputMiddleware
+    answers the others before the API sees them)."""
+    return domain_error(request, PayloadTooLarge("The request body is too large."))
 
 
 @api.exception_handler(Http404)

@@ -22,6 +22,7 @@ from django.db.models.constants import LOOKUP_SEP
 from ninja import Field, Schema
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, StrictInt
 
+from config.bounds import DAY_RANGE_HINT, day_in_bounds
 from config.errors import RateLimited, ValidationFailed
 
 # --- schemas ---------------------------------------------------------------------------------
@@ -61,15 +62,21 @@ IsoDate = Annotated[
 
 
 def parse_day(value: str | None, field: str) -> date | None:
+    """A YYYY-MM-DD day within config.bounds (years 2000–2100), else ValidationFailed (422)."""
     if value is None:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise ValidationFailed(
             "Please correct the fields listed in `fields`.",
             fields={field: "Not a calendar date (YYYY-MM-DD)."},
         ) from None
+    if not day_in_bounds(day):
+        raise ValidationFailed(
+            "Please correct the fields listed in `fields`.", fields={field: DAY_RANGE_HINT}
+        )
+    return day
 
 
 class ErrorBody(Schema):

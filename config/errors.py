@@ -45,6 +45,13 @@ class LimitExceeded(DomainError):
     code = "plan_limit"
 
 
+class PayloadTooLarge(DomainError):
+    """The request body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE."""
+
+    status = 413
+    code = "payload_too_large"
+
+
 class RateLimited(DomainError):
     status = 429
     code = "rate_limited"

@@ -12,6 +12,7 @@ from django.db.models import CharField, Count, Exists, F, IntegerField, OuterRef
 from django.db.models.functions import Coalesce, Lower, NullIf
 
 from audit.models import AuditEvent
+from config.bounds import page_number
 from config.errors import NotFound
 from config.roles import Role
 from members.models import Invitation, OrgMembership
@@ -47,10 +48,7 @@ class DirectoryQuery:
         sort = params.get("sort", "name")
         desc = sort.startswith("-")
         sort = sort.lstrip("-")
-        try:
-            page = max(1, int(params.get("page", 1)))
-        except ValueError:
-            page = 1
+        page = page_number(params.get("page"))
         role = params.get("role", "")
         return cls(
             q=params.get("q", "").strip()[:100],

@@ -4,7 +4,6 @@ charts with their numbers in tables. The report region is swapped by HTMX when t
 
 from __future__ import annotations
 
-import csv
 import io
 from datetime import date, timedelta
 from html import escape  # the daily rows: plain strings, no lazy-aware wrapper needed
@@ -17,6 +16,8 @@ from django.utils.safestring import SafeString, mark_safe
 
 from billing import charts
 from billing.selectors import MAX_RANGE_DAYS, UsageReport, clean_usage_range, usage_for
+from config.bounds import MAX_DAY, MIN_DAY
+from config.csvsafe import csv_writer
 from config.errors import ValidationFailed
 from orgs.decorators import org_view
 from orgs.permissions import OrgCapability
@@ -35,11 +36,13 @@ class UsageRangeForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # "from" is a Python keyword, so these two are declared here.
+        # The browser's picker offers only days within config.bounds; the server checks too.
+        attrs = {"type": "date", "min": MIN_DAY.isoformat(), "max": MAX_DAY.isoformat()}
         self.fields["from"] = forms.DateField(
-            required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+            required=False, label="From", widget=forms.DateInput(attrs=attrs)
         )
         self.fields["to"] = forms.DateField(
-            required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
+            required=False, label="To", widget=forms.DateInput(attrs=attrs)
         )
 
     def clean(self):
@@ -168,7 +171,7 @@ def _daily_csv(org, report: UsageReport) -> HttpResponse:
     without runs are left out); workspaces in the page's order, days ascending.
     """
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = csv_writer(out)
     writer.writerow(
         (
             "day",

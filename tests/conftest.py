@@ -1,7 +1,11 @@
 """Shared fixtures: people with roles in an org of linked workspaces, built through the services."""
 
+import os
+import random
+
 import pytest
 from django.db import connection
+from hypothesis import settings as hypothesis_settings
 
 from config.roles import Role
 from orgs.services import org_create, workspace_link
@@ -11,6 +15,47 @@ from workspaces.services import workspace_create
 # Fails a whole-suite run when a registered audit action is never recorded (tests/audit/coverage.py).
 # tests.fixtures_infra: a real SMTP server on loopback and a real Celery worker (smtp_sink, celery_worker).
 pytest_plugins = ["tests.audit.coverage", "tests.fixtures_infra"]
+
+# Property tests (Hypothesis, schemathesis) are reproducible: the default "ci" profile draws the
+# same examples on every run (derandomized, no example database), so `make test` is never green
+# or red by chance. HYPOTHESIS_PROFILE=explore draws new examples each run for local bug hunts;
+# its seed is printed in the header and replays with HYPOTHESIS_SEED=<n>.
+HYPOTHESIS_PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+hypothesis_settings.register_profile(
+    "ci", derandomize=True, database=None, print_blob=True, deadline=None
+)
+hypothesis_settings.register_profile("explore", print_blob=True, deadline=None)
+hypothesis_settings.load_profile(HYPOTHESIS_PROFILE)
+_seed_env = os.environ.get("HYPOTHESIS_SEED", "").strip()
+PROPERTY_SEED = (
+    int(_seed_env)
+    if _seed_env
+    else (0 if HYPOTHESIS_PROFILE == "ci" else random.SystemRandom().randrange(2**32))
+)
+
+
+def _property_line() -> str:
+    return (
+        f"property tests: Hypothesis profile {HYPOTHESIS_PROFILE!r}, seed {PROPERTY_SEED} "
+        f"(replay with HYPOTHESIS_PROFILE={HYPOTHESIS_PROFILE} HYPOTHESIS_SEED={PROPERTY_SEED})"
+    )
+
+
+def pytest_configure(config):
+    """Exploring: every Hypothesis test draws from the printed seed, so a failure replays."""
+    if HYPOTHESIS_PROFILE != "ci" and config.getoption("--hypothesis-seed", None) is None:
+        from hypothesis import core
+
+        core.global_force_seed = PROPERTY_SEED
+
+
+def pytest_report_header(config):
+    return _property_line()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Also at the end (the header is hidden under -q): how to replay this run's examples."""
+    terminalreporter.write_line(_property_line())
 
 
 def pytest_collection_modifyitems(config, items):

@@ -6,24 +6,27 @@ Runs are the source of the usage figures and of the `sync.*` audit events.
 from datetime import datetime
 from typing import Literal
 
-from ninja import Router, Schema
+from ninja import Field, Router, Schema
+from pydantic import StrictInt
 
-from config.apikit import Count, IsoDateTime, errors, public_id_or_none, text
+from config.apikit import IsoDateTime, errors, public_id_or_none, text
 from config.errors import NotFound
 from members import two_factor
 from workspaces.models import Sync
 from workspaces.permissions import workspace_role_of
-from workspaces.services import sync_run_record
+from workspaces.services import SYNC_RUN_MAX_BYTES, SYNC_RUN_MAX_ROWS, sync_run_record
 
 router = Router(tags=["sync runs"])
 
 
 class SyncRunIn(Schema):
+    """Started within the last 30 days, finished by now (5 minutes of clock skew allowed)."""
+
     status: Literal["succeeded", "failed"]
     started_at: IsoDateTime
     finished_at: IsoDateTime
-    rows_processed: Count = 0
-    bytes_processed: Count = 0
+    rows_processed: StrictInt = Field(0, ge=0, le=SYNC_RUN_MAX_ROWS)
+    bytes_processed: StrictInt = Field(0, ge=0, le=SYNC_RUN_MAX_BYTES)
     error: text(10_000) = ""
 
 

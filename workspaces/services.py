@@ -7,8 +7,11 @@ Locking the workspace row serialises membership changes in it, which is what kee
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.db import transaction
 from django.forms.models import model_to_dict
+from django.utils import timezone
 
 from audit.services import record
 from config.errors import Conflict, NotFound, ValidationFailed
@@ -30,6 +33,13 @@ from workspaces.permissions import (
     require_workspace_capability,
     workspace_role_of,
 )
+
+# Bounds of a reported sync run (README "Input bounds"): far beyond any real run, yet a day of
+# maximal runs of one workspace still sums within PostgreSQL's bigint in the usage roll-up.
+SYNC_RUN_MAX_ROWS = 10**12  # a trillion rows in one run
+SYNC_RUN_MAX_BYTES = 10**14  # 100 TB in one run
+SYNC_RUN_MAX_AGE = timedelta(days=30)  # engines report when a run ends; a month late is a bug
+SYNC_RUN_CLOCK_SKEW = timedelta(minutes=5)  # how far in the future a finish may lie
 
 RESOURCE_MODELS = {
     "warehouse": Warehouse,
@@ -264,6 +274,30 @@ def resource_delete(*, actor: User, obj) -> None:
 
 
 @transaction.atomic
+def _check_run(*, status, started_at, finished_at, rows_processed, bytes_processed) -> None:
+    """Every field error of a reported run at once (ValidationFailed, 422), or nothing."""
+    fields: dict[str, str] = {}
+    if status not in SyncRun.Status.values:
+        fields["status"] = "succeeded or failed"
+    now = timezone.now()
+    if started_at < now - SYNC_RUN_MAX_AGE:
+        fields["started_at"] = f"Report runs within {SYNC_RUN_MAX_AGE.days} days of their start."
+    if finished_at > now + SYNC_RUN_CLOCK_SKEW:
+        fields["finished_at"] = "A run cannot finish in the future."
+    elif finished_at < started_at:
+        fields["finished_at"] = "Before started_at."
+    for name, value, ceiling in (
+        ("rows_processed", rows_processed, SYNC_RUN_MAX_ROWS),
+        ("bytes_processed", bytes_processed, SYNC_RUN_MAX_BYTES),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int):
+            fields[name] = "A whole number."
+        elif not 0 <= value <= ceiling:
+            fields[name] = f"Between 0 and {ceiling:,}."
+    if fields:
+        raise ValidationFailed("The run report is not valid; see `fields`.", fields=fields)
+
+
 def sync_run_record(
     *,
     actor: User | None,
@@ -279,14 +313,13 @@ def sync_run_record(
     workspace = sync.workspace
     if actor is not None:
         require_workspace_capability(actor, workspace, WorkspaceCapability.RUN_SYNCS)
-    if status not in SyncRun.Status.values:
-        raise ValidationFailed("Unknown status.", fields={"status": "succeeded or failed"})
-    if finished_at < started_at:
-        raise ValidationFailed(
-            "A run cannot finish before it starts.", fields={"finished_at": "Before started_at."}
-        )
-    if rows_processed < 0 or bytes_processed < 0:
-        raise ValidationFailed("Counts cannot be negative.", fields={"rows_processed": ">= 0"})
+    _check_run(
+        status=status,
+        started_at=started_at,
+        finished_at=finished_at,
+        rows_processed=rows_processed,
+        bytes_processed=bytes_processed,
+    )
     run = SyncRun.objects.create(
         sync=sync,
         workspace=workspace,

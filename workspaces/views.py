@@ -16,6 +16,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from config.bounds import page_number
 from config.errors import DomainError, NotFound
 from config.roles import Role
 from orgs import governance
@@ -220,7 +221,9 @@ def sync_runs(request, public_id):
     """A sync's runs, newest first, filterable by status, paginated (HTMX swaps the rows)."""
     sync = services.get_resource(request.workspace, "sync", public_id)
     status = request.GET.get("status") or ""
-    page = Paginator(selectors.sync_runs(sync, status), 50).get_page(request.GET.get("page"))
+    page = Paginator(selectors.sync_runs(sync, status), 50).get_page(
+        page_number(request.GET.get("page"))
+    )
     template = "workspaces/sync_runs.html#runs" if request.htmx else "workspaces/sync_runs.html"
     return render(
         request,

@@ -52,12 +52,18 @@ MIDDLEWARE = [
     "members.sessions.SessionActivityMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Before any view (and CSRF's process_view) reads the body: 413 and NUL refusals.
+    "config.middleware.HostileInputMiddleware",
     "config.middleware.RequestContextMiddleware",
     "config.middleware.DomainErrorMiddleware",
     "config.dbdown.DatabaseUnavailableMiddleware",
     # Last, as django-axes requires: turns a sign-in lock into its response.
     "axes.middleware.AxesMiddleware",
 ]
+
+# The largest request body (bytes) a page or the API accepts; larger ones get a 413
+# (config.middleware.HostileInputMiddleware). A 1,000-address bulk invite is ~50 KB.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BYTES", default=2 * 1024 * 1024)
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -218,6 +224,12 @@ ACCOUNT_EMAIL_LIMITS_PER_HOUR = {
     "verification": (20, 5),  # "send the confirmation link again"
 }
 API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=600)
+
+# Card payments (billing/providers.py): a dotted path to a PaymentProvider. The default test
+# provider accepts well-known test card numbers; production refuses it unless
+# ALLOW_TEST_PAYMENT_PROVIDER=1 (config/settings/production.py).
+TEST_PAYMENT_PROVIDER = "billing.providers.TestProvider"
+BILLING_PAYMENT_PROVIDER = env("BILLING_PAYMENT_PROVIDER", default=TEST_PAYMENT_PROVIDER)
 # Inviting and resending through the API, per token (on top of the per-org/inviter limits).
 API_INVITE_RATE_LIMIT_PER_MINUTE = env.int("API_INVITE_RATE_LIMIT_PER_MINUTE", default=30)
 

@@ -138,11 +138,15 @@ def run_url(ws, sync):
     return f"/workspaces/{ws.public_id}/syncs/{sync.public_id}/runs"
 
 
+# Runs are reported within 30 days of their start (workspaces.services.SYNC_RUN_MAX_AGE).
+RUN_DAY = (timezone.now() - timedelta(days=2)).date().isoformat()
+
+
 def run_body(**changes):
     body = {
         "status": "succeeded",
-        "started_at": "2024-05-31T14:00:00Z",
-        "finished_at": "2024-05-31T16:05:00+02:00",
+        "started_at": f"{RUN_DAY}T14:00:00Z",
+        "finished_at": f"{RUN_DAY}T16:05:00+02:00",
         "rows_processed": 1200,
         "bytes_processed": 65536,
         "error": "",
@@ -154,12 +158,12 @@ def run_body(**changes):
 def test_report_a_run_by_a_workspace_member(org_setup, api):
     sync = SyncFactory(workspace=org_setup.ws_b)
     token, raw = token_create(actor=org_setup.member, name="engine")
-    body = run_body(finished_at="2024-05-31T16:05:00+02:00")
+    body = run_body(finished_at=f"{RUN_DAY}T16:05:00+02:00")
     response = api(org_setup.member, raw).post(run_url(org_setup.ws_b, sync), body)
     assert response.status_code == 201
     run = response.json()
     assert run["id"].startswith("run_") and run["sync_id"] == sync.public_id
-    assert run["finished_at"] == "2024-05-31T14:05:00Z"
+    assert run["finished_at"] == f"{RUN_DAY}T14:05:00Z"
     assert SyncRun.objects.get(public_id=run["id"]).rows_processed == 1200
     event = AuditEvent.objects.get(action="sync.run_succeeded")
     assert event.actor_token_id == token.pk and event.organization == org_setup.org
@@ -178,8 +182,8 @@ def test_report_run_field_errors_are_422(org_setup, api):
     client = api(org_setup.owner)
     for changes in (
         {"status": "running"},
-        {"finished_at": "2024-05-31T13:00:00Z"},  # before it started
-        {"started_at": "2024-05-31T14:00:00"},  # no timezone
+        {"finished_at": f"{RUN_DAY}T13:00:00Z"},  # before it started
+        {"started_at": f"{RUN_DAY}T14:00:00"},  # no timezone
         {"started_at": 1717164000},
         {"rows_processed": -1},
         {"rows_processed": "12"},

@@ -6,6 +6,8 @@ schema (status documented, body valid, JSON content type). Each call runs in a s
 rolled back, so a DELETE of the org does not starve the calls after it.
 """
 
+import os
+
 import pytest
 import schemathesis
 from django.core import signals
@@ -17,6 +19,7 @@ from config.roles import Role
 from members.invitations import member_invite
 from members.models import OrgMembership
 from members.tokens import token_create
+from tests.conftest import HYPOTHESIS_PROFILE, PROPERTY_SEED
 from tests.factories import SyncFactory, UserFactory, add_to_org, add_to_workspace
 
 
@@ -65,7 +68,14 @@ def api_schema(seeded, wsgi_app):
         {
             "headers": {"Authorization": f"Bearer {seeded['token']}"},
             "parameters": {k: v for k, v in seeded.items() if k.startswith("path.")},
-            "generation": {"max-examples": 25},
+            # The same examples every run (tests/conftest.py: the seed is in the pytest header).
+            "seed": PROPERTY_SEED,
+            "generation": {
+                # More for a bug hunt: SCHEMATHESIS_MAX_EXAMPLES=200 HYPOTHESIS_PROFILE=explore.
+                "max-examples": int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "25")),
+                "deterministic": HYPOTHESIS_PROFILE == "ci",
+                **({"database": "none"} if HYPOTHESIS_PROFILE == "ci" else {}),
+            },
             "phases": {"stateful": {"enabled": False}},
             "suppress-health-check": ["all"],
             "checks": {
@@ -85,6 +95,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 @schema.parametrize()
 def test_api_conforms_to_its_schema(case):
+    print(f"schemathesis seed {PROPERTY_SEED}: {case.method} {case.formatted_path}")
     with transaction.atomic():
         case.call_and_validate()
         transaction.set_rollback(True)

@@ -1,5 +1,9 @@
 """An org that requires two-factor sign-in refuses its members without it on the API too."""
 
+from datetime import timedelta
+
+from django.utils import timezone
+
 from audit.models import AuditEvent
 from orgs.governance_services import policy_set
 from orgs.models import GovernancePolicy
@@ -20,10 +24,11 @@ def _require(ns):
 
 
 def _run_body():
+    day = (timezone.now() - timedelta(days=1)).date().isoformat()  # runs are reported recently
     return {
         "status": "succeeded",
-        "started_at": "2026-11-01T10:00:00Z",
-        "finished_at": "2026-11-01T10:05:00Z",
+        "started_at": f"{day}T10:00:00Z",
+        "finished_at": f"{day}T10:05:00Z",
         "rows_processed": 10,
         "bytes_processed": 100,
     }
