@@ -11,7 +11,6 @@ from playwright.sync_api import expect
 
 from config.roles import Role
 from members import two_factor
-from members.auth import note_signin_failure
 from members.invitations import member_invite
 from members.models import TwoFactorDevice
 from orgs.governance_services import policy_set
@@ -54,13 +53,16 @@ def test_support_engineers_help_and_the_owner_sees_it(browsers, settings):
     (invitation,) = member_invite(
         actor=olivia, org=org, emails=["dana@newco.test"], org_role=Role.MEMBER, grants={}
     )
-    for _ in range(5):  # Carol mistyped her password at home
-        note_signin_failure(carol.email, "10.20.30.40")
     tina = _staff("tina@signalsmith.test", "Tina Tier1", TIER_1)
     theo = _staff("theo@signalsmith.test", "Theo Tier2", TIER_2)
 
-    # Carol is locked out.
+    # Carol mistypes her password until she is locked out.
     carol_page = browsers.new_page("carol")
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        carol_page.goto("/signin/")
+        carol_page.fill("input[name=email]", carol.email)
+        carol_page.fill("input[name=password]", "not-her-password")
+        carol_page.click("button[type=submit]:has-text('Sign in')")
     carol_page.goto("/signin/")
     carol_page.fill("input[name=email]", carol.email)
     carol_page.fill("input[name=password]", PASSWORD)

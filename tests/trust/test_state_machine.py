@@ -850,7 +850,7 @@ class PermissionModel(RuleBasedStateMachine):
         assert not OrgMembership.objects.filter(organization__deleted_at__isnull=False).exists()
 
 
-EXAMPLES = int(os.environ.get("TRUST_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("TRUST_EXAMPLES", "150"))
 STEPS = int(os.environ.get("TRUST_STEPS", "25"))
 
 
