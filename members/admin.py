@@ -13,6 +13,7 @@ from members.models import (
     OrgMembership,
     TwoFactorDevice,
     User,
+    WorkspaceInvitation,
 )
 from workspaces.models import WorkspaceMembership
 
@@ -228,4 +229,15 @@ class EmailVerificationAdmin(ViewOnlyAdmin):
     list_display = ("user", "created_at", "expires_at")
     search_fields = ("user__email", "user__full_name")
     list_select_related = ("user",)
+    exclude = ("token_hash",)
+
+
+@admin.register(WorkspaceInvitation)
+class WorkspaceInvitationAdmin(ViewOnlyAdmin):
+    """Invitations into standalone workspaces (members/workspace_invitations.py)."""
+
+    list_display = ("public_id", "email", "workspace", "role", "invited_by", "status", "expires_at")
+    list_filter = ("status",)
+    search_fields = ("=public_id", "email", "workspace__name")
+    list_select_related = ("workspace", "invited_by")
     exclude = ("token_hash",)

@@ -141,7 +141,7 @@ def test_expired_and_replaced_links_do_nothing(org_setup, request_change):
     [
         ("not-an-email", PASSWORD, "Enter a valid email address"),
         ("", PASSWORD, "This field is required"),
-        ("a\x00b@x.test", PASSWORD, "Null characters are not allowed"),
+        ("a\x00b@x.test", PASSWORD, "NUL character"),
         ("x" * 250 + "@x.test", PASSWORD, "at most 254 characters"),
         ("carol@new.test", "wrong-password", "Wrong password"),
         ("CAROL@acme.test", PASSWORD, "This is your current address"),
@@ -151,7 +151,8 @@ def test_bad_input_is_refused_and_nothing_changes(
     org_setup, request_change, email, password, message
 ):
     _, response = request_change(org_setup.member, email, password)
-    assert response.status_code == 422
+    # A NUL character is refused before any view reads it (config/middleware.py): 400.
+    assert response.status_code == (400 if "\x00" in email else 422)
     assert message in response.content.decode()
     assert not EmailChange.objects.exists() and mail.outbox == []
 
@@ -168,7 +169,8 @@ def test_an_address_with_an_account_looks_the_same_but_never_changes(org_setup, 
 
 @pytest.mark.parametrize("token", ["short", "x" * 43, "%00" * 10])
 def test_garbage_links_are_a_404(org_setup, login, token):
-    assert login(org_setup.member).get(f"/account/email/confirm/{token}/").status_code == 404
+    response = login(org_setup.member).get(f"/account/email/confirm/{token}/")
+    assert response.status_code == (400 if "%00" in token else 404)
 
 
 def test_confirmation_needs_sign_in(org_setup, request_change, client):

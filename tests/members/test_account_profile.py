@@ -48,7 +48,7 @@ def test_unchanged_name_records_nothing(org_setup):
         ("", "This field is required"),
         ("   ", "This field is required"),
         ("x" * 151, "at most 150 characters"),
-        ("Bad\x00Name", "Null characters are not allowed"),
+        ("Bad\x00Name", "NUL character"),
         ("Bell\x07", "control characters"),
         ("Right\u202eleft", "control characters"),
     ],
@@ -56,7 +56,8 @@ def test_unchanged_name_records_nothing(org_setup):
 def test_bad_names_are_refused_and_nothing_changes(org_setup, login, value, message):
     client = login(org_setup.member)
     response = client.post(reverse("account:profile"), {"full_name": value})
-    assert response.status_code == 422
+    # A NUL character is refused before any view reads it (config/middleware.py): 400.
+    assert response.status_code == (400 if "\x00" in value else 422)
     assert message in response.content.decode()
     org_setup.member.refresh_from_db()
     assert org_setup.member.full_name == "Carol Member"

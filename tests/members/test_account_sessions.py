@@ -75,7 +75,8 @@ def test_another_persons_session_is_a_404_and_nothing_changes(org_setup):
 def test_unknown_session_ids_are_a_404(org_setup, bad):
     client = signed_in(org_setup.member)
     response = client.post(f"/account/sessions/{bad}/sign-out/")
-    assert response.status_code == 404
+    # A NUL character is refused before any view reads it (config/middleware.py): 400.
+    assert response.status_code == (400 if "00" in bad or "\x00" in bad else 404)
     assert UserSession.objects.filter(user=org_setup.member).count() == 1
 
 

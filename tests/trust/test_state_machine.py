@@ -48,12 +48,13 @@ from members import account_services, sessions
 from members import invitations as inv_services
 from members import services as member_services
 from members import workspace_invitations as ws_inv
-from members.account_models import EmailChange
+from members.account_models import EmailChange, UserSession
 from members.models import (
     ApiToken,
     Invitation,
     InvitationGrant,
     OrgMembership,
+    TwoFactorDevice,
     User,
     WorkspaceInvitation,
 )
@@ -148,6 +149,8 @@ def _snapshot() -> dict:
         "tokens": set(ApiToken.objects.values_list("pk", "revoked_at")),
         "users": set(User.objects.values_list("pk", "email", "full_name", "is_active")),
         "email_changes": set(EmailChange.objects.values_list("pk", "confirmed_at", "cancelled_at")),
+        "two_factor": set(TwoFactorDevice.objects.values_list("user", "confirmed_at")),
+        "sessions": set(UserSession.objects.values_list("pk", flat=True)),
     }
 
 
@@ -276,8 +279,8 @@ class PermissionModel(RuleBasedStateMachine):
         new_events = AuditEvent.objects.filter(pk__gt=last_event)
         events = new_events.count()
         for chain_key in set(new_events.values_list("chain_key", flat=True)):
-            result = verify_chain(chain_key)
-            assert result.ok, f"audit chain {chain_key} broken: {result.problem}"
+            chain = verify_chain(chain_key)
+            assert chain.ok, f"audit chain {chain_key} broken: {chain.problem}"
         if after == before:
             assert events == 0, "an action that changed nothing wrote an audit event"
         elif one_event:
