@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from audit.services import record
 from billing.limits import check_member_limit
-from config.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from config.errors import Conflict, NotFound, PermissionDenied, RateLimited, ValidationFailed
 from config.roles import Role
 from members.invitations import (
     DELIVERY_GRACE,
@@ -123,9 +123,14 @@ def _invite_linked(*, actor, org, workspace, email, role) -> Invitation:
     if pending is not None:
         # One pending invitation per address: add this workspace to it and mail a fresh link,
         # so the invitee's single link carries every grant (it is still one seat).
-        InvitationGrant.objects.update_or_create(
-            invitation=pending, workspace=workspace, defaults={"role": role, "source": DIRECT}
-        )
+        grant = InvitationGrant.objects.filter(invitation=pending, workspace=workspace).first()
+        if grant is None:
+            InvitationGrant.objects.create(
+                invitation=pending, workspace=workspace, role=role, source=DIRECT
+            )
+        elif grant.role < role:  # never lowers what the pending invitation already gives
+            grant.role = role
+            grant.save(update_fields=["role"])
         raw = _reset_delivery(pending, now=now)
         pending.expires_at = now + timedelta(days=settings.INVITATION_TTL_DAYS)
         pending.save()
@@ -189,8 +194,25 @@ def _invite_linked(*, actor, org, workspace, email, role) -> Invitation:
     return inv
 
 
+def _check_standalone_rate(actor: User, now) -> None:
+    """The per-inviter hourly limit covers these emails too (org invitations included)."""
+    limit = settings.INVITES_PER_INVITER_PER_HOUR
+    since = now - timedelta(hours=1)
+    sent = (
+        WorkspaceInvitation.objects.filter(invited_by=actor, created_at__gt=since).count()
+        + Invitation.objects.filter(invited_by=actor, created_at__gt=since).count()
+    )
+    if sent >= limit:
+        raise RateLimited(
+            f"You can send {limit} invitations per hour and have sent {sent}. Try again later.",
+            retry_after=3600,
+            code="invite_rate_limited",
+        )
+
+
 def _invite_standalone(*, actor, workspace, email, role) -> WorkspaceInvitation:
     now = timezone.now()
+    _check_standalone_rate(actor, now)
     # A newer invitation replaces the older ones: only the latest mailed link works.
     WorkspaceInvitation.objects.filter(
         workspace=workspace, email=email, status=WorkspaceInvitation.Status.PENDING

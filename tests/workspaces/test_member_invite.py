@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from audit.models import AuditEvent
 from billing.models import BillingAccount
-from config.errors import PermissionDenied
+from config.errors import PermissionDenied, RateLimited
 from config.roles import Role
 from members.invitations import invitation_accept
 from members.models import Invitation, OrgMembership, WorkspaceInvitation
@@ -162,3 +162,25 @@ def test_a_second_workspace_joins_the_pending_invitation(ws, login):
     assert sorted(g.workspace.name for g in second.grants.all()) == ["Production", "Staging"]
     assert Invitation.objects.filter(status="pending").count() == 1
     assert AuditEvent.objects.filter(action="member.invite_resent").count() == 1
+
+
+def test_standalone_invitations_count_against_the_inviter_hourly_limit(ws, settings):
+    settings.INVITES_PER_INVITER_PER_HOUR = 2
+    for email in ("a@x.test", "b@x.test"):
+        workspace_member_invite(actor=ws.owner, workspace=ws.workspace, email=email, role=10)
+    events = AuditEvent.objects.count()
+    with pytest.raises(RateLimited):
+        workspace_member_invite(actor=ws.owner, workspace=ws.workspace, email="c@x.test", role=10)
+    assert WorkspaceInvitation.objects.count() == 2
+    assert AuditEvent.objects.count() == events
+
+
+def test_a_second_invite_never_lowers_the_pending_grant(ws):
+    org_create(actor=ws.owner, name="Acme Corp", workspace=ws.workspace)
+    workspace_member_invite(
+        actor=ws.owner, workspace=ws.workspace, email="new@acme.test", role=Role.ADMIN
+    )
+    again = workspace_member_invite(
+        actor=ws.admin, workspace=ws.workspace, email="new@acme.test", role=Role.MEMBER
+    )
+    assert [g.role for g in again.grants.all()] == [Role.ADMIN]
