@@ -36,7 +36,7 @@ def test_owner_builds_an_org_invites_someone_and_unlinks_a_workspace(browsers, m
     # Sign in; create the organization from the Production workspace.
     sign_in(page, olivia.email, PASSWORD)
     page.goto(f"/w/{production.slug}/")
-    page.get_by_role("link", name="Settings › Organization").click()
+    page.get_by_role("link", name="Create organization").click()
     page.fill("#id_name", "Acme Corp")
     page.get_by_role("button", name="Create Organization").click()
     page.wait_for_url(re.compile(r"/o/acme-corp/$"))

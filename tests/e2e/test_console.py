@@ -1,0 +1,64 @@
+"""Console consistency in Chromium: one confirm dialog for destructive actions, the phone
+layout's menu, refusals inside the org layout."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from config.roles import Role
+from members.invitations import member_invite
+from members.models import ApiToken, Invitation
+from members.tokens import token_create
+from tests.e2e.conftest import sign_in
+from tests.factories import PASSWORD
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def test_revoking_an_invitation_asks_first_in_the_same_dialog_as_a_token(browsers, org_setup):
+    owner, org = org_setup.owner, org_setup.org
+    (invitation,) = member_invite(
+        actor=owner, org=org, emails=["ivy@acme.test"], org_role=Role.MEMBER, grants={}
+    )
+    token, _ = token_create(actor=owner, name="nightly export")
+    page = browsers.new_page("owner")
+    sign_in(page, owner.email, PASSWORD)
+
+    page.goto(f"/o/{org.slug}/members/invitations/")
+    row = page.locator(f"tr[data-invitation='{invitation.public_id}']")
+    dialog = page.get_by_test_id("confirm-dialog")
+    row.get_by_role("button", name="Revoke").click()
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("Revoke the invitation to ivy@acme.test?")
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_be_hidden()
+    invitation.refresh_from_db()
+    assert invitation.status == Invitation.Status.PENDING  # cancelled: nothing happened
+
+    row.get_by_role("button", name="Revoke").click()
+    dialog.get_by_role("button", name="Revoke invitation").click()
+    expect(page.locator("#messages")).to_contain_text("The invitation to ivy@acme.test is revoked")
+    assert Invitation.objects.get(pk=invitation.pk).status == Invitation.Status.REVOKED
+
+    # The token (an htmx form) asks in the same dialog.
+    page.goto("/account/tokens/")
+    page.get_by_test_id("token-list").get_by_role("button", name="Revoke").click()
+    expect(dialog).to_contain_text("Revoke nightly export?")
+    dialog.get_by_role("button", name="Cancel").click()
+    assert ApiToken.objects.get(pk=token.pk).revoked_at is None
+    page.get_by_test_id("token-list").get_by_role("button", name="Revoke").click()
+    dialog.get_by_role("button", name="Revoke token").click()
+    expect(page.get_by_test_id("token-list")).to_contain_text("Revoked")
+    assert ApiToken.objects.get(pk=token.pk).revoked_at is not None
+
+
+def test_a_member_refused_a_page_keeps_the_org_tabs(browsers, org_setup):
+    page = browsers.new_page("member")
+    sign_in(page, org_setup.member.email, PASSWORD)
+    response = page.goto(f"/o/{org_setup.org.slug}/usage/")
+    assert response.status == 403
+    expect(page.get_by_role("navigation", name="Organization")).to_be_visible()
+    expect(page.get_by_role("alert")).to_be_visible()
+    page.get_by_role("navigation", name="Organization").get_by_role("link", name="Members").click()
+    expect(page.get_by_test_id("member-directory")).to_be_visible()
