@@ -116,7 +116,6 @@ def _charts(report: UsageReport) -> dict:
             items=[(w.name, w.bytes_processed) for w in ws],
             width=460,
             format_value=charts.human_bytes,
-            color="#5f3dc4",
             empty_message="No data processed in this range.",
         ),
         "active": charts.horizontal_bars(
@@ -124,7 +123,7 @@ def _charts(report: UsageReport) -> dict:
             title="Active members per workspace",
             description="People active in each workspace in the last 30 days.",
             items=[(w.name, w.active_members) for w in ws],
-            color="#1971c2",
+            width=460,
             empty_message="Nobody was active in the last 30 days.",
         ),
     }

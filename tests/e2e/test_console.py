@@ -62,3 +62,29 @@ def test_a_member_refused_a_page_keeps_the_org_tabs(browsers, org_setup):
     expect(page.get_by_role("alert")).to_be_visible()
     page.get_by_role("navigation", name="Organization").get_by_role("link", name="Members").click()
     expect(page.get_by_test_id("member-directory")).to_be_visible()
+
+
+def test_on_a_phone_the_top_bar_collapses_behind_a_menu_button(chromium, live_server, org_setup):
+    context = chromium.new_context(base_url=live_server.url, viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    sign_in(page, org_setup.owner.email, PASSWORD)
+    page.goto(f"/w/{org_setup.ws_a.slug}/")
+    entry = page.get_by_role("link", name="Organization", exact=True)
+    expect(entry).to_be_hidden()
+    toggle = page.get_by_role("button", name="Menu")
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    entry.click()
+    page.wait_for_url(f"**/o/{org_setup.org.slug}/")
+    assert page.evaluate("document.scrollingElement.scrollWidth <= innerWidth")
+    context.close()
+    # At desktop width the entry shows without the button.
+    desktop = chromium.new_context(
+        base_url=live_server.url, viewport={"width": 1440, "height": 900}
+    )
+    page = desktop.new_page()
+    sign_in(page, org_setup.owner.email, PASSWORD)
+    page.goto(f"/w/{org_setup.ws_a.slug}/")
+    expect(page.get_by_role("button", name="Menu")).to_be_hidden()
+    expect(page.get_by_role("link", name="Organization", exact=True)).to_be_visible()
+    desktop.close()

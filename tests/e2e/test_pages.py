@@ -22,7 +22,7 @@ from tests.e2e.site_pages import (
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 DEMO_PASSWORD = "signalsmith-demo"
-CHECKS = {"csp"}
+CHECKS = {"csp", "overflow", "axe"}
 
 
 @pytest.fixture
