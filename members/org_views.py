@@ -16,6 +16,7 @@ from config.roles import Role
 from members import selectors
 from members.invitations import (
     get_invitation,
+    invitation_link,
     invitation_resend,
     invitation_revoke,
     invite_problems,
@@ -131,8 +132,32 @@ def invitations(request):
             "counts": selectors.directory_counts(org),
             "can_manage": org_can(request.org_role, OrgCapability.MANAGE_MEMBERS),
             "tab": "invitations",
+            "fresh_links": _pop_fresh_links(request, org),
         },
     )
+
+
+FRESH_LINKS_KEY = "fresh_invitation_links"
+
+
+def _keep_fresh_links(request, org, invitations_and_tokens) -> None:
+    """Remember the links just issued, for one "Copy link" on the next invitations page.
+
+    Raw tokens are never stored in the database; the session holds them until that page.
+    """
+    links = request.session.get(FRESH_LINKS_KEY, {})
+    links[org.slug] = {
+        inv.public_id: invitation_link(token) for inv, token in invitations_and_tokens
+    }
+    request.session[FRESH_LINKS_KEY] = links
+
+
+def _pop_fresh_links(request, org) -> dict[str, str]:
+    links = request.session.get(FRESH_LINKS_KEY) or {}
+    mine = links.pop(org.slug, None) or {}
+    if mine:
+        request.session[FRESH_LINKS_KEY] = links
+    return mine
 
 
 def _invitation_action(request, invitation_id, action):
@@ -140,7 +165,8 @@ def _invitation_action(request, invitation_id, action):
     try:
         inv = get_invitation(org, invitation_id)
         if action == "resend":
-            invitation_resend(actor=request.user, invitation=inv)
+            inv, token = invitation_resend(actor=request.user, invitation=inv)
+            _keep_fresh_links(request, org, [(inv, token)])
             messages.success(
                 request,
                 f"A fresh invitation link is on its way to {inv.email}; it is valid for 7 days "
@@ -279,6 +305,7 @@ def invite(request):
                 form.add_error("emails", "Nobody was invited: fix or remove the addresses below.")
         else:
             names = ", ".join(i.email for i in sent)
+            _keep_fresh_links(request, request.org, [(i, i.token) for i in sent])
             messages.success(request, f"Invited {len(sent)}: {names}. The emails are on their way.")
             return redirect("org_members:invitations", org_slug=request.org.slug)
     elif request.method == "POST" and not form.is_valid():

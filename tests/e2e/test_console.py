@@ -88,3 +88,29 @@ def test_on_a_phone_the_top_bar_collapses_behind_a_menu_button(chromium, live_se
     expect(page.get_by_role("button", name="Menu")).to_be_hidden()
     expect(page.get_by_role("link", name="Organization", exact=True)).to_be_visible()
     desktop.close()
+
+
+def test_after_inviting_the_link_can_be_copied_once_and_expiry_reads_in_days(browsers, org_setup):
+    owner, org = org_setup.owner, org_setup.org
+    page = browsers.new_page("owner")
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    sign_in(page, owner.email, PASSWORD)
+    page.goto(f"/o/{org.slug}/members/invite/")
+    page.fill("textarea[name=emails]", "zoe@acme.test")
+    page.get_by_role("button", name="Send invitations").click()
+    page.wait_for_url(f"**/o/{org.slug}/members/invitations/")
+    invitation = Invitation.objects.get(email="zoe@acme.test")
+    row = page.locator(f"tr[data-invitation='{invitation.public_id}']")
+    expect(row.get_by_test_id("expires-in")).to_have_text("in 7 days")
+    copy = row.get_by_test_id("copy-link")
+    link = copy.get_attribute("data-copy")
+    assert link.startswith("http") and "/invitations/" in link
+    copy.click()
+    expect(copy).to_have_text("Copied")
+    # The link is the one that works (it opens the invitation for zoe@acme.test).
+    visitor = browsers.new_page("zoe")
+    visitor.goto(link.split("://", 1)[1].split("/", 1)[1].join(["/", ""]))
+    expect(visitor.get_by_test_id("invitation-summary")).to_contain_text(org.name)
+    # Offered once: a reload no longer shows it.
+    page.reload()
+    expect(row.get_by_test_id("copy-link")).to_have_count(0)
