@@ -96,6 +96,8 @@ def pages_for(email: str) -> list[tuple[str, str]]:
                 ("org-usage", o + "usage/"),
                 ("org-usage-365", o + "usage/?days=365"),
                 ("org-audit", o + "audit/"),
+                ("org-audit-search", o + "audit/?q=member"),
+                ("org-audit-event", f"{o}audit/events/{_latest_event(org)}/"),
                 ("org-access-report", o + "audit/access/"),
             ]
         else:
@@ -110,6 +112,12 @@ def pages_for(email: str) -> list[tuple[str, str]]:
             pages.append(("org-unlink", f"{o}workspaces/{ws.public_id}/unlink/"))
     pages.append(("not-found", "/o/no-such-org/"))
     return pages
+
+
+def _latest_event(org) -> str:
+    from audit.models import AuditEvent
+
+    return AuditEvent.objects.filter(organization=org).order_by("-id").first().public_id
 
 
 def _membership_id(org, user) -> str:
