@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 from audit.events import render_sentence
 from config.errors import DomainError, ValidationFailed
 from config.roles import Role
-from members import selectors
+from members import bulk, selectors
 from members.invitations import (
     get_invitation,
     invitation_link,
@@ -26,6 +26,7 @@ from members.invitations import (
     member_invite,
     parse_emails,
 )
+from members.models import OrgMembership
 from members.services import (
     member_change_role,
     member_leave,
@@ -174,6 +175,7 @@ def directory(request):
         "workspaces": selectors.org_workspaces(org),
         "counts": selectors.directory_counts(org),
         "can_manage": can_manage,
+        "bulk_actions": bulk.MEMBER_ACTIONS,
         "csv_href": _directory_url(request, query, page=1, format="csv"),
         "tab": "members",
     }
@@ -552,4 +554,114 @@ def leave(request):
             "error": error,
         },
         status=error.status if error else 200,
+    )
+
+
+# --- bulk actions ---------------------------------------------------------------------------
+
+
+def _bulk_context(request, **extra) -> dict:
+    return {
+        "org": request.org,
+        "counts": selectors.directory_counts(request.org),
+        "can_manage": True,
+        **extra,
+    }
+
+
+@require_POST
+@org_view(OrgCapability.MANAGE_MEMBERS)
+def members_bulk_view(request):
+    """Selected members × one action: a dry-run preview of every row, then confirm to apply."""
+    org = request.org
+    ids = request.POST.getlist("members")[: bulk.MAX_BULK]
+    memberships = list(
+        OrgMembership.objects.filter(organization=org, public_id__in=ids)
+        .select_related("user")
+        .order_by("user__full_name", "user__email")
+    )
+    action = request.POST.get("action", "")
+    errors = {}
+    if not memberships:
+        errors["members"] = "Select at least one member."
+    if action not in bulk.MEMBER_ACTIONS:
+        errors["action"] = "Choose what to do with the selected members."
+    role = workspace = None
+    if action in ("role", "grant"):
+        try:
+            role = _role_from(request.POST.get("role", ""))
+        except DomainError:
+            errors["role"] = "Choose member, admin or owner."
+    if action in ("grant", "revoke"):
+        workspace = (
+            selectors.org_workspaces(org).filter(public_id=request.POST.get("workspace")).first()
+        )
+        if workspace is None:
+            errors["workspace"] = "Choose a workspace linked to this organization."
+    if errors:
+        for message in errors.values():
+            messages.error(request, message)
+        return redirect("org_members:directory", org_slug=org.slug)
+    apply = request.POST.get("confirm") == "1"
+    rows = bulk.members_bulk(
+        actor=request.user,
+        org=org,
+        memberships=memberships,
+        action=action,
+        role=role,
+        workspace=workspace,
+        apply=apply,
+    )
+    return render(
+        request,
+        "members/bulk.html",
+        _bulk_context(
+            request,
+            rows=rows,
+            applied=apply,
+            kind="members",
+            action=action,
+            action_label=bulk.MEMBER_ACTIONS[action],
+            ids=[m.public_id for m in memberships],
+            role=role,
+            workspace=workspace,
+            ok_count=sum(r.ok for r in rows),
+            tab="members",
+        ),
+    )
+
+
+@require_POST
+@org_view(OrgCapability.MANAGE_MEMBERS)
+def invitations_bulk_view(request):
+    """Resend or revoke the selected pending invitations: preview, then confirm."""
+    org = request.org
+    ids = request.POST.getlist("invitations")[: bulk.MAX_BULK]
+    invitations = list(
+        selectors.pending_invitations(org).filter(public_id__in=ids).order_by("email")
+    )
+    action = request.POST.get("action", "")
+    if not invitations or action not in bulk.INVITATION_ACTIONS:
+        messages.error(request, "Select at least one invitation, then Resend or Revoke.")
+        return redirect("org_members:invitations", org_slug=org.slug)
+    apply = request.POST.get("confirm") == "1"
+    rows, fresh = bulk.invitations_bulk(
+        actor=request.user, invitations=invitations, action=action, apply=apply
+    )
+    if fresh:
+        _keep_fresh_links(request, org, fresh)
+    return render(
+        request,
+        "members/bulk.html",
+        _bulk_context(
+            request,
+            rows=rows,
+            applied=apply,
+            kind="invitations",
+            action=action,
+            action_label=bulk.INVITATION_ACTIONS[action],
+            ids=[i.public_id for i in invitations],
+            ok_count=sum(r.ok for r in rows),
+            tab="invitations",
+        ),
     )

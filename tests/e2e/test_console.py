@@ -3,12 +3,14 @@ layout's menu, refusals inside the org layout."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
 from config.roles import Role
 from members.invitations import member_invite
-from members.models import ApiToken, Invitation
+from members.models import ApiToken, Invitation, OrgMembership
 from members.tokens import token_create
 from tests.e2e.conftest import sign_in
 from tests.factories import PASSWORD
@@ -114,3 +116,62 @@ def test_after_inviting_the_link_can_be_copied_once_and_expiry_reads_in_days(bro
     # Offered once: a reload no longer shows it.
     page.reload()
     expect(row.get_by_test_id("copy-link")).to_have_count(0)
+
+
+def test_bulk_change_role_with_one_preview_then_revoke_invitations(browsers, org_setup):
+    from tests.e2e.conftest import ARTIFACTS
+
+    s = org_setup
+    member_invite(
+        actor=s.owner,
+        org=s.org,
+        emails=["p@acme.test", "q@acme.test"],
+        org_role=Role.MEMBER,
+        grants={},
+    )
+    page = browsers.new_page("owner")
+    sign_in(page, s.owner.email, PASSWORD)
+    page.goto(f"/o/{s.org.slug}/members/")
+    directory = page.get_by_test_id("member-directory")
+    directory.get_by_label("Select Bob Admin").check()
+    directory.get_by_label("Select Carol Member").check()
+    page.select_option("#bulk-action", label="Change organization role")
+    page.select_option("#bulk-role", label="Member")
+    page.get_by_role("button", name="Preview the change").click()
+    preview = page.get_by_test_id("bulk-preview")
+    expect(preview).to_contain_text("Bob Admin")
+    expect(preview).to_contain_text("Admin → Member")
+    expect(preview).to_contain_text("stays Member (no change)")
+    shots = ARTIFACTS / "pages"
+    shots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shots / "owner-bulk-preview-desktop.png"), full_page=True)
+    _no_serious_axe_violations(page)
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.scrollingElement.scrollWidth <= innerWidth")
+    page.screenshot(path=str(shots / "owner-bulk-preview-phone.png"), full_page=True)
+    assert OrgMembership.objects.get(user=s.admin, organization=s.org).role == Role.ADMIN
+    page.get_by_role("button", name=re.compile("Confirm")).click()
+    expect(page.get_by_test_id("bulk-results")).to_contain_text("2 of 2 changed")
+    assert OrgMembership.objects.get(user=s.admin, organization=s.org).role == Role.MEMBER
+
+    # Pending invitations: select all, preview revoke, confirm.
+    page.goto(f"/o/{s.org.slug}/members/invitations/")
+    page.get_by_label("Select every invitation").check()
+    page.get_by_role("button", name="Preview revoke").click()
+    expect(page.get_by_test_id("bulk-preview")).to_contain_text("p@acme.test")
+    page.get_by_role("button", name=re.compile("Confirm")).click()
+    expect(page.get_by_test_id("bulk-results")).to_contain_text("2 of 2 changed")
+    assert not Invitation.objects.filter(status=Invitation.Status.PENDING).exists()
+
+
+def _no_serious_axe_violations(page):
+    from axe_playwright_python.sync_playwright import Axe
+
+    from tests.e2e.site_pages import ALWAYS_REQUIRED
+
+    violations = [
+        f"{v['id']}: {v['help']}"
+        for v in Axe().run(page).response["violations"]
+        if v["impact"] in ("serious", "critical") or v["id"] in ALWAYS_REQUIRED
+    ]
+    assert not violations, violations
