@@ -151,6 +151,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "audit.tasks.verify_audit_chains",
         "schedule": crontab(minute=15),
     },
+    "close-monthly-invoices": {
+        "task": "billing.tasks.close_monthly_invoices",
+        "schedule": crontab(day_of_month=1, hour=2, minute=0),
+    },
     "prune-audit-events": {
         "task": "audit.tasks.prune_audit_events",
         "schedule": crontab(hour=3, minute=30),

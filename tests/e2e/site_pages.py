@@ -108,6 +108,11 @@ def pages_for(email: str) -> list[tuple[str, str]]:
                 ("org-billing", o + "billing/"),
                 ("org-settings", o + "settings/"),
             ]
+            from billing.models import Invoice
+
+            invoice = Invoice.objects.filter(organization=org).first()
+            if invoice is not None:
+                pages.append(("org-invoice", f"{o}billing/invoices/{invoice.number}/"))
             ws = Workspace.objects.filter(organization=org).order_by("name").first()
             pages.append(("org-unlink", f"{o}workspaces/{ws.public_id}/unlink/"))
     pages.append(("not-found", "/o/no-such-org/"))

@@ -175,3 +175,22 @@ def _no_serious_axe_violations(page):
         if v["impact"] in ("serious", "critical") or v["id"] in ALWAYS_REQUIRED
     ]
     assert not violations, violations
+
+
+def test_billing_history_lists_the_closed_month_and_its_printable_invoice(browsers, org_setup):
+    from billing.invoices import invoice_close_month, previous_month
+
+    s = org_setup
+    invoice = invoice_close_month(org=s.org, month=previous_month())
+    page = browsers.new_page("owner")
+    sign_in(page, s.owner.email, PASSWORD)
+    page.goto(f"/o/{s.org.slug}/billing/")
+    history = page.get_by_test_id("billing-history")
+    expect(history).to_contain_text(invoice.number)
+    expect(page.get_by_test_id("next-charge")).to_contain_text("Next invoice")
+    history.get_by_role("link", name=invoice.number).click()
+    expect(page.get_by_test_id("invoice")).to_contain_text("Total")
+    expect(page.get_by_test_id("invoice")).to_contain_text("No charge")
+    page.emulate_media(media="print")
+    expect(page.get_by_role("navigation", name="Organization")).to_be_hidden()
+    _no_serious_axe_violations(page)

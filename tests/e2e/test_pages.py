@@ -27,7 +27,11 @@ CHECKS = {"csp", "overflow", "axe"}
 
 @pytest.fixture
 def demo(db):
+    from billing.invoices import invoice_close_month, previous_month
+    from orgs.models import Organization
+
     call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    invoice_close_month(org=Organization.objects.get(slug="acme-corp"), month=previous_month())
 
 
 def _signed_in(chromium, live_server, who: str, viewport: dict):
