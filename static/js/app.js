@@ -24,22 +24,24 @@
     if (closer) { var dlg = closer.closest("dialog"); if (dlg) { e.preventDefault(); dlg.close(); } }
   });
 
-  // One way to confirm a destructive action: <form data-confirm="Revoke …?"> asks in the
+  // One way to confirm a destructive action: <form data-confirm="Revoke …?"> (or a submit
+  // button with data-confirm, when only that button of the form is destructive) asks in the
   // page's confirm dialog (#confirm-dialog in base.html) before it submits, for plain and
   // htmx forms alike (this listener runs in the capture phase, before htmx sees the submit).
   var pending = null;
   document.addEventListener("submit", function (e) {
     var form = e.target;
-    if (!form.matches || !form.matches("form[data-confirm]")) return;
+    var source = e.submitter && e.submitter.hasAttribute("data-confirm") ? e.submitter : form;
+    if (!source.hasAttribute || !source.hasAttribute("data-confirm")) return;
     if (form._confirmed) { form._confirmed = false; return; }
     var dialog = document.getElementById("confirm-dialog");
     if (!dialog || !dialog.showModal) return;  // no dialog support: submit as before
     e.preventDefault();
     e.stopImmediatePropagation();
     pending = { form: form, submitter: e.submitter || null };
-    dialog.querySelector("[data-confirm-message]").textContent = form.getAttribute("data-confirm");
+    dialog.querySelector("[data-confirm-message]").textContent = source.getAttribute("data-confirm");
     var ok = dialog.querySelector("[data-confirm-ok]");
-    ok.textContent = form.getAttribute("data-confirm-button") || "Confirm";
+    ok.textContent = source.getAttribute("data-confirm-button") || "Confirm";
     dialog.showModal();
     ok.focus();
   }, true);
@@ -49,7 +51,10 @@
     var p = pending; pending = null;
     document.getElementById("confirm-dialog").close();
     p.form._confirmed = true;
-    if (p.form.requestSubmit) { p.form.requestSubmit(p.submitter); } else { p.form.submit(); }
+    // Clicking the original button again (rather than requestSubmit) keeps its name=value in
+    // the submission for htmx too, which tracks the last clicked button.
+    if (p.submitter) { p.submitter.click(); }
+    else if (p.form.requestSubmit) { p.form.requestSubmit(); } else { p.form.submit(); }
   });
   document.addEventListener("close", function (e) {
     if (e.target.id === "confirm-dialog") pending = null;

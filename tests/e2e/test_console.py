@@ -194,3 +194,26 @@ def test_billing_history_lists_the_closed_month_and_its_printable_invoice(browse
     page.emulate_media(media="print")
     expect(page.get_by_role("navigation", name="Organization")).to_be_hidden()
     _no_serious_axe_violations(page)
+
+
+def test_removing_a_policy_asks_first_and_keeps_the_button_s_action(browsers, org_setup):
+    from orgs.governance_services import policy_set
+    from orgs.models import GovernancePolicy
+
+    s = org_setup
+    policy_set(actor=s.owner, org=s.org, kind="sync_min_role", value={"role": "owner"})
+    page = browsers.new_page("owner")
+    sign_in(page, s.owner.email, PASSWORD)
+    page.goto(f"/o/{s.org.slug}/governance/")
+    section = page.locator("#policy-sync_min_role")
+    dialog = page.get_by_test_id("confirm-dialog")
+    section.get_by_role("button", name="Remove policy").click()
+    expect(dialog).to_contain_text("stops applying")
+    dialog.get_by_role("button", name="Cancel").click()
+    assert GovernancePolicy.objects.filter(organization=s.org, kind="sync_min_role").exists()
+    section.get_by_role("button", name="Remove policy").click()
+    dialog.get_by_role("button", name="Remove policy").click()
+    expect(
+        page.locator("#policy-sync_min_role").get_by_role("button", name="Remove policy")
+    ).to_have_count(0)
+    assert not GovernancePolicy.objects.filter(organization=s.org, kind="sync_min_role").exists()
