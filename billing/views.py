@@ -144,6 +144,8 @@ def plan_change(request, plan_code):
         "rows": rows,
         "blocked": any(r.hard and r.over for r in rows),
         "error": error,
+        "next_charge": next_charge_date(),
+        "next_amount": f"${plan.monthly_price_cents / 100:,.2f}",
     }
     template = "billing/plan_change.html#preview" if request.htmx else "billing/plan_change.html"
     return render(request, template, context, status=error.status if error else 200)

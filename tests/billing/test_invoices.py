@@ -143,3 +143,11 @@ def test_invoices_are_for_owners_of_that_org_only(org_setup, login):
     assert login(s.admin).get(url).status_code == 403
     assert login(s.stranger).get(url).status_code == 404
     assert login(s.owner).get(f"/o/{s.org.slug}/billing/invoices/INV-NOPE/").status_code == 404
+
+
+def test_plan_change_preview_says_what_the_next_invoice_charges(org_setup, login):
+    html = (
+        login(org_setup.owner).get(f"/o/{org_setup.org.slug}/billing/plan/team/").content.decode()
+    )
+    assert 'data-testid="charge-preview"' in html
+    assert "$499.00" in html and next_charge_date().strftime("%Y") in html
