@@ -217,3 +217,30 @@ def test_removing_a_policy_asks_first_and_keeps_the_button_s_action(browsers, or
         page.locator("#policy-sync_min_role").get_by_role("button", name="Remove policy")
     ).to_have_count(0)
     assert not GovernancePolicy.objects.filter(organization=s.org, kind="sync_min_role").exists()
+
+
+def test_usage_ranges_year_to_date_and_custom_with_the_previous_period(browsers, org_setup):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    s = org_setup
+    page = browsers.new_page("owner")
+    sign_in(page, s.owner.email, PASSWORD)
+    page.goto(f"/o/{s.org.slug}/usage/")
+    report = page.get_by_test_id("usage-report")
+    expect(report).to_contain_text("(30 days), UTC")
+    page.get_by_role("link", name="Last 365 days").click()
+    expect(report).to_contain_text("(365 days), UTC")
+    expect(page.get_by_test_id("usage-previous")).to_contain_text("previous 365 days")
+    assert "days=365" in page.url
+    page.get_by_role("link", name="Year to date").click()
+    today = timezone.now().date()
+    expect(report).to_contain_text(f"1 Jan {today.year} –")
+    since = today - timedelta(days=13)
+    page.fill("input[name=from]", since.isoformat())
+    page.fill("input[name=to]", today.isoformat())
+    page.get_by_role("button", name="Show range").click()
+    expect(report).to_contain_text("(14 days), UTC")
+    expect(page.get_by_test_id("usage-previous")).to_contain_text("previous 14 days")
+    expect(page.get_by_test_id("usage-change").first).to_contain_text("previous period")

@@ -130,7 +130,7 @@ def acme(db):
 def _names(page) -> list[str]:
     return (
         page.get_by_test_id("member-directory")
-        .locator("tbody tr td:first-child a")
+        .locator("tbody tr td a")  # the name is the only link in a row
         .all_inner_texts()
     )
 
