@@ -118,3 +118,23 @@ document.addEventListener("change", function (e) {
     box.checked = all.checked;
   });
 });
+
+// <button data-density-toggle="audit" aria-pressed>: compact rows, remembered in this browser.
+(function () {
+  var KEY = "signalsmith-density";
+  function apply(compact) {
+    document.documentElement.classList.toggle("density-compact", compact);
+    document.querySelectorAll("[data-density-toggle]").forEach(function (b) {
+      b.setAttribute("aria-pressed", compact ? "true" : "false");
+    });
+  }
+  var stored = false;
+  try { stored = window.localStorage.getItem(KEY) === "compact"; } catch (err) { /* private mode */ }
+  document.addEventListener("DOMContentLoaded", function () { apply(stored); });
+  document.addEventListener("click", function (e) {
+    if (!e.target.closest("[data-density-toggle]")) return;
+    stored = !document.documentElement.classList.contains("density-compact");
+    try { window.localStorage.setItem(KEY, stored ? "compact" : "comfortable"); } catch (err) { /* ignore */ }
+    apply(stored);
+  });
+})();

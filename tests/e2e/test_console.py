@@ -244,3 +244,21 @@ def test_usage_ranges_year_to_date_and_custom_with_the_previous_period(browsers,
     expect(report).to_contain_text("(14 days), UTC")
     expect(page.get_by_test_id("usage-previous")).to_contain_text("previous 14 days")
     expect(page.get_by_test_id("usage-change").first).to_contain_text("previous period")
+
+
+def test_audit_log_compact_rows_are_remembered(browsers, org_setup):
+    s = org_setup
+    page = browsers.new_page("owner")
+    sign_in(page, s.owner.email, PASSWORD)
+    page.goto(f"/o/{s.org.slug}/audit/")
+    toggle = page.get_by_role("button", name="Compact rows")
+    expect(toggle).to_have_attribute("aria-pressed", "false")
+    row = page.get_by_test_id("audit-events").locator("li").first
+    tall = row.bounding_box()["height"]
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-pressed", "true")
+    assert row.bounding_box()["height"] < tall
+    page.reload()
+    expect(page.get_by_role("button", name="Compact rows")).to_have_attribute(
+        "aria-pressed", "true"
+    )
