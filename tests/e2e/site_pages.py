@@ -75,8 +75,12 @@ def pages_for(email: str) -> list[tuple[str, str]]:
                 pages.append(("ws-sync-edit", f"{base}syncs/{sync.public_id}/"))
         if grant.role >= Role.ADMIN:
             pages.append(("ws-sync-new", base + "syncs/new/"))
+        else:
+            pages.append(("ws-forbidden", base + "syncs/new/"))  # 403 inside the workspace
         if grant.role >= Role.OWNER:
             pages.append(("ws-delete", base + "delete/"))
+            if sync is not None:
+                pages.append(("ws-sync-delete", f"{base}syncs/{sync.public_id}/delete/"))
         pages.append(("method-not-allowed", base + "members/add/"))  # POST-only
     if org is not None:
         role = OrgMembership.objects.get(organization=org, user=user).role
@@ -99,6 +103,10 @@ def pages_for(email: str) -> list[tuple[str, str]]:
                 ("org-audit-search", o + "audit/?q=member"),
                 ("org-audit-event", f"{o}audit/events/{_latest_event(org)}/"),
                 ("org-access-report", o + "audit/access/"),
+                (
+                    "org-access-report-ws",
+                    f"{o}audit/access/?workspace={_first_ws(org).public_id}",
+                ),
             ]
         else:
             pages.append(("org-forbidden", o + "usage/"))  # 403 inside the org layout
@@ -119,6 +127,10 @@ def pages_for(email: str) -> list[tuple[str, str]]:
     return pages
 
 
+def _first_ws(org):
+    return Workspace.objects.filter(organization=org).order_by("name").first()
+
+
 def _latest_event(org) -> str:
     from audit.models import AuditEvent
 
@@ -133,6 +145,7 @@ SIGNED_OUT_PAGES = [
     ("signin", "/signin/"),
     ("signup", "/signup/"),
     ("password-reset", "/password-reset/"),
+    ("password-reset-sent", "/password-reset/sent/"),
 ]
 
 

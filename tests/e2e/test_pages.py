@@ -31,7 +31,20 @@ def demo(db):
     from orgs.models import Organization
 
     call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
-    invoice_close_month(org=Organization.objects.get(slug="acme-corp"), month=previous_month())
+    from config.roles import Role
+    from members.invitations import member_invite
+    from members.models import User
+
+    acme = Organization.objects.get(slug="acme-corp")
+    invoice_close_month(org=acme, month=previous_month())
+    (invitation,) = member_invite(
+        actor=User.objects.get(email="alice@acme.test"),
+        org=acme,
+        emails=["newcomer@acme.test"],
+        org_role=Role.MEMBER,
+        grants={},
+    )
+    return {"invitation_path": f"/invitations/{invitation.token}/"}
 
 
 def _signed_in(chromium, live_server, who: str, viewport: dict):
@@ -65,7 +78,10 @@ def test_every_page_as_each_person_at_both_sizes(chromium, live_server, demo, wh
     axe = Axe() if "axe" in CHECKS else None
     shots = ARTIFACTS / "pages"
     shots.mkdir(parents=True, exist_ok=True)
-    pages = SIGNED_OUT_PAGES if who == "anon" else pages_for(f"{who}@acme.test")
+    if who == "anon":
+        pages = [*SIGNED_OUT_PAGES, ("invitation-accept", demo["invitation_path"])]
+    else:
+        pages = pages_for(f"{who}@acme.test")
     assert len(pages) >= 3
     problems = []
     for size, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
