@@ -123,6 +123,8 @@ def pages_for(email: str) -> list[tuple[str, str]]:
                 pages.append(("org-invoice", f"{o}billing/invoices/{invoice.number}/"))
             ws = Workspace.objects.filter(organization=org).order_by("name").first()
             pages.append(("org-unlink", f"{o}workspaces/{ws.public_id}/unlink/"))
+    else:
+        pages.append(("org-create", "/orgs/new/"))  # Create organization, from a workspace
     pages.append(("not-found", "/o/no-such-org/"))
     return pages
 

@@ -44,6 +44,11 @@ def demo(db):
         org_role=Role.MEMBER,
         grants={},
     )
+    # Someone with a standalone workspace and no organization (the Create organization page).
+    from workspaces.services import workspace_create
+
+    solo = User.objects.create_user("wendy@acme.test", DEMO_PASSWORD, full_name="Wendy Solo")
+    workspace_create(actor=solo, name="Wendy's sandbox")
     return {"invitation_path": f"/invitations/{invitation.token}/"}
 
 
@@ -71,7 +76,7 @@ def test_the_csp_listener_reports_an_inline_style(chromium, live_server):
     context.close()
 
 
-@pytest.mark.parametrize("who", [*DEMO_PEOPLE, "anon"])
+@pytest.mark.parametrize("who", [*DEMO_PEOPLE, "wendy", "anon"])
 def test_every_page_as_each_person_at_both_sizes(chromium, live_server, demo, who):
     from axe_playwright_python.sync_playwright import Axe
 
