@@ -86,3 +86,21 @@ def test_favicon(client):
     assert response.status_code == 301
     assert response["Location"] == "/static/favicon.svg"
     assert (settings.BASE_DIR / "static" / "favicon.svg").read_text().startswith("<svg")
+
+
+def test_no_template_has_inline_style_script_or_handler():
+    """The CSP forbids them; e-mails are exempt (mail clients need inline styles)."""
+    import re
+
+    pattern = re.compile(
+        r"""\sstyle\s*=|<style|<script(?![^>]*\ssrc=)(?![^>]*type="application/json")|\son[a-z]+\s*=|javascript:""",
+        re.IGNORECASE,
+    )
+    offenders = []
+    for path in (settings.BASE_DIR / "templates").rglob("*.html"):
+        if "emails" in path.parts:
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if pattern.search(line):
+                offenders.append(f"{path.relative_to(settings.BASE_DIR)}:{number}: {line.strip()}")
+    assert offenders == []
