@@ -138,3 +138,13 @@ document.addEventListener("change", function (e) {
     apply(stored);
   });
 })();
+
+// On a narrow screen the tab strips scroll sideways: keep the current tab in view.
+document.addEventListener("DOMContentLoaded", function () {
+  document.querySelectorAll(".tabs [aria-current='page']").forEach(function (tab) {
+    var strip = tab.closest(".tabs");
+    if (strip && strip.scrollWidth > strip.clientWidth) {
+      strip.scrollLeft = tab.offsetLeft - strip.offsetLeft - 16;
+    }
+  });
+});

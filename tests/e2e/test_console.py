@@ -262,3 +262,14 @@ def test_audit_log_compact_rows_are_remembered(browsers, org_setup):
     expect(page.get_by_role("button", name="Compact rows")).to_have_attribute(
         "aria-pressed", "true"
     )
+
+
+def test_on_a_phone_the_current_org_tab_is_scrolled_into_view(chromium, live_server, org_setup):
+    context = chromium.new_context(base_url=live_server.url, viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    sign_in(page, org_setup.owner.email, PASSWORD)
+    page.goto(f"/o/{org_setup.org.slug}/settings/")
+    tab = page.get_by_role("navigation", name="Organization").get_by_role("link", name="Settings")
+    expect(tab).to_be_in_viewport()
+    assert page.evaluate("document.scrollingElement.scrollWidth <= innerWidth")
+    context.close()
