@@ -36,6 +36,7 @@ EVENTS: dict[str, str] = {
     "billing.payment_method_added": "{actor} added the payment method {target}",
     "billing.payment_method_removed": "{actor} removed the payment method {target}",
     "billing.settings_updated": "{actor} updated the billing settings",
+    "billing.invoice_closed": "{actor} closed {month} into invoice {invoice} ({amount}, {status})",
     "resource.created": "{actor} created the {resource_kind} {target} in {workspace}",
     "resource.updated": "{actor} updated the {resource_kind} {target} in {workspace}",
     "resource.deleted": "{actor} deleted the {resource_kind} {target} in {workspace}",

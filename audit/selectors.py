@@ -15,8 +15,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from django.core.cache import cache
-from django.db.models import F
+from django.db.models import F, Q, TextField
 from django.db.models.fields.tuple_lookups import Tuple, TupleLessThan
+from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.text import slugify
@@ -70,6 +71,7 @@ def events_for(
     action: str | None = None,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
+    q: str | None = None,
     cursor: str | None = None,
     limit: int = 50,
 ) -> tuple[list[AuditEvent], str | None]:
@@ -87,6 +89,7 @@ def events_for(
         action=action,
         since=since,
         until=until,
+        q=q,
         cursor=cursor,
     )
     events = list(qs[: limit + 1])
@@ -107,15 +110,37 @@ def iter_events(
 
 
 def events_queryset(
-    org, *, workspace=None, actor=None, action=None, since=None, until=None, cursor=None
+    org, *, workspace=None, actor=None, action=None, since=None, until=None, q=None, cursor=None
 ):
     """The ordered, filtered queryset behind events_for() (slice it; used for EXPLAIN too)."""
     qs = _filtered(org, workspace=workspace, actor=actor, action=action, since=since, until=until)
+    if q:
+        qs = qs.annotate(details_text=Cast("details", output_field=TextField())).filter(
+            _text_search(q)
+        )
     if cursor:
         moment, pk = decode_cursor(cursor)
         # A row comparison, which PostgreSQL turns into one index range condition.
         qs = qs.filter(TupleLessThan(Tuple(F("occurred_at"), F("id")), (moment, pk)))
     return qs.order_by("-occurred_at", "-id")
+
+
+def _text_search(q: str) -> Q:
+    """Free text: every word must appear (case-insensitive) in the actor, target, workspace,
+    action, event id or details. A scan within the org's newest-first index order, so a page
+    of frequent matches is quick; a rare word reads further (combine it with a date range)."""
+    condition = Q()
+    for word in q.split()[:5]:
+        condition &= (
+            Q(actor_label__icontains=word)
+            | Q(target_label__icontains=word)
+            | Q(target_id__icontains=word)
+            | Q(workspace_label__icontains=word)
+            | Q(action__icontains=word)
+            | Q(public_id=word)
+            | Q(details_text__icontains=word)
+        )
+    return condition
 
 
 def _filtered(org, *, workspace, actor, action, since, until):
@@ -151,6 +176,7 @@ class AuditFilters:
     action: str = ""
     since: dt.datetime | None = None
     until: dt.datetime | None = None  # exclusive
+    q: str = ""
     raw: dict[str, str] = field(default_factory=dict)
 
     def selector_kwargs(self) -> dict:
@@ -160,6 +186,7 @@ class AuditFilters:
             "action": self.action or None,
             "since": self.since,
             "until": self.until,
+            "q": self.q or None,
         }
 
     def querystring(self) -> str:
@@ -188,7 +215,7 @@ class AuditFilters:
         return bool(self.raw)
 
 
-FILTER_KEYS = ("workspace", "actor", "action", "since", "until")
+FILTER_KEYS = ("workspace", "actor", "action", "since", "until", "q")
 
 
 def parse_filters(org: Organization, querydict) -> tuple[AuditFilters, dict[str, str]]:
@@ -233,6 +260,12 @@ def parse_filters(org: Organization, querydict) -> tuple[AuditFilters, dict[str,
                 )
             else:
                 values[key] = moment
+    if "q" in raw:
+        q = " ".join(raw["q"].replace("\x00", " ").split())[:100]
+        if q:
+            values["q"] = q
+        else:
+            raw.pop("q")
     if values.get("since") and values.get("until") and values["since"] >= values["until"]:
         errors["until"] = "The end of the range must be after its start."
         values.pop("until")

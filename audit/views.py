@@ -14,6 +14,7 @@ from django.utils.safestring import mark_safe
 from audit import access
 from audit.events import detail_rows, render_sentence
 from audit.export import FORMATS, export_rows, stream_csv, stream_jsonl
+from audit.models import AuditEvent
 from audit.selectors import (
     action_choices,
     events_for,
@@ -23,7 +24,7 @@ from audit.selectors import (
 )
 from config.bounds import MAX_YEAR, MIN_YEAR
 from config.csvsafe import csv_writer
-from config.errors import ValidationFailed
+from config.errors import NotFound, ValidationFailed
 from orgs.decorators import org_view
 from orgs.permissions import OrgCapability
 
@@ -84,6 +85,23 @@ def log(request):
         context["action_options"] = _options(ACTIONS, raw.get("action"))
     template = "audit/log.html#events" if request.htmx else "audit/log.html"
     return render(request, template, context, status=422 if errors else 200)
+
+
+@org_view(OrgCapability.VIEW_USAGE_AUDIT)
+def event(request, event_id):
+    """One event's permalink: everything recorded about it, and links to its neighbours."""
+    org = request.org
+    found = AuditEvent.objects.filter(organization_id=org.pk, public_id=event_id[:40]).first()
+    if found is None:
+        raise NotFound("No such event in this organization's log.")
+    context = {
+        "org": org,
+        "e": found,
+        "sentence": render_sentence(found),
+        "details": detail_rows(found),
+        "tab": "audit",
+    }
+    return render(request, "audit/event.html", context)
 
 
 @org_view(OrgCapability.VIEW_USAGE_AUDIT)

@@ -7,6 +7,7 @@ from billing.models import (
     BillingAccount,
     DailyActiveMember,
     DailyWorkspaceUsage,
+    Invoice,
     PaymentMethod,
     Plan,
     RollupWatermark,
@@ -97,3 +98,13 @@ class ActiveMemberCountAdmin(ViewOnlyAdmin):
 class RollupWatermarkAdmin(ViewOnlyAdmin):
     list_display = ("name", "value")
     search_fields = ("name",)
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(ViewOnlyAdmin):
+    """Closed months (written only by billing.invoices.invoice_close_month)."""
+
+    list_display = ("number", "organization", "period_start", "plan_name", "amount", "status")
+    list_filter = ("status",)
+    search_fields = ("number", "organization__slug", "organization__name")
+    list_select_related = ("organization",)

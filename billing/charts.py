@@ -69,7 +69,7 @@ def _num(x: float) -> str:
 def _open(chart_id: str, title: str, description: str, width: int, height: int) -> list[str]:
     cid = escape(chart_id)
     return [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" id="{cid}" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart chart-w{width}" id="{cid}" '
         f'viewBox="0 0 {width} {height}" role="img" '
         f'aria-labelledby="{cid}-title {cid}-desc" preserveAspectRatio="xMinYMin meet">',
         f'<title id="{cid}-title">{escape(title)}</title>',
@@ -159,7 +159,8 @@ def stacked_bars(
     # Legend, top right.
     x = width - right
     for s in reversed(series):
-        text_w = 7 * len(s.name) + 8
+        # Room for the name at the larger font narrow screens use (app.css), not just at 11px.
+        text_w = 12 * len(s.name) + 8
         x -= text_w + 14
         parts.append(
             f'<rect x="{x}" y="6" width="10" height="10" fill="{escape(s.color)}"/>'

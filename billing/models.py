@@ -113,3 +113,51 @@ class ActiveMemberCount(models.Model):
     window_end = models.DateField()
     active_members = models.IntegerField(default=0)
     computed_at = models.DateTimeField()
+
+
+class Invoice(models.Model):
+    """One closed calendar month of an org's billing (written by billing.invoices.invoice_close_month).
+
+    Figures are copied at closing time (plan, price, seats, rows), so a later plan change or a
+    renamed org never rewrites history. One invoice per org and month.
+    """
+
+    class Status(models.TextChoices):
+        PAID = "paid", "Paid"
+        FAILED = "failed", "Payment failed"
+        NO_CHARGE = "no_charge", "No charge"
+
+    organization = models.ForeignKey(
+        "orgs.Organization", on_delete=models.PROTECT, related_name="invoices"
+    )
+    number = models.CharField(max_length=40, unique=True)
+    period_start = models.DateField()
+    period_end = models.DateField()  # inclusive: the month's last day
+    plan_code = models.CharField(max_length=30)
+    plan_name = models.CharField(max_length=60)
+    amount_cents = models.PositiveIntegerField()
+    seats = models.PositiveIntegerField()  # members at closing
+    workspaces = models.PositiveIntegerField()  # linked workspaces at closing
+    rows_synced = models.BigIntegerField()
+    rows_included = models.BigIntegerField()  # the plan's monthly rows (soft limit)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    card_label = models.CharField(max_length=60, blank=True)  # e.g. "Visa •••• 4242"
+    charge_ref = models.CharField(max_length=64, blank=True)
+    failure_message = models.CharField(max_length=255, blank=True)
+    bill_to = models.TextField(blank=True)  # company, address, tax id at closing
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "period_start"], name="one_invoice_per_org_month"
+            )
+        ]
+        ordering = ["-period_start"]
+
+    def __str__(self):
+        return self.number
+
+    @property
+    def amount(self) -> str:
+        return f"${self.amount_cents / 100:,.2f}"

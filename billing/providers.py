@@ -44,6 +44,13 @@ class PaymentProvider:
     def tokenize(self, number: str, exp_month: int, exp_year: int, cvc: str) -> CardToken:
         raise NotImplementedError
 
+    def charge(
+        self, *, payment_method, amount_cents: int, description: str, idempotency_key: str
+    ) -> str:
+        """Charge a stored card once per idempotency_key (a retry with the same key must not
+        charge again); returns the charge reference, or raises CardDeclined."""
+        raise NotImplementedError
+
 
 def digits_only(number: str) -> str:
     return "".join(ch for ch in str(number or "") if ch.isdigit())
@@ -107,7 +114,9 @@ class TestProvider(PaymentProvider):
         "5555555555554444",  # Mastercard
         "378282246310005",  # American Express
         "6011111111111117",  # Discover
+        "4000000000000341",  # Visa that is stored, but whose charges are declined
     }
+    DECLINED_ON_CHARGE = {"0341"}
 
     def tokenize(self, number: str, exp_month: int, exp_year: int, cvc: str) -> CardToken:
         number = digits_only(number)
@@ -125,6 +134,16 @@ class TestProvider(PaymentProvider):
             exp_year=year,
             provider_ref=f"test_card_{secrets.token_hex(12)}",
         )
+
+    def charge(
+        self, *, payment_method, amount_cents: int, description: str, idempotency_key: str
+    ) -> str:
+        if payment_method.last4 in self.DECLINED_ON_CHARGE:
+            raise CardDeclined(
+                f"The {payment_method.brand} card ending {payment_method.last4} was declined.",
+                fields={"payment_method": "Card declined."},
+            )
+        return f"test_charge_{secrets.token_hex(12)}"
 
 
 def get_provider() -> PaymentProvider:

@@ -16,6 +16,7 @@ from functools import cached_property
 
 from django.db import connection
 from django.db.models import Exists, OuterRef, Q, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from billing.models import ActiveMemberCount, DailyWorkspaceUsage
@@ -468,3 +469,10 @@ def rows_synced_this_month(org: Organization, *, today: date | None = None) -> i
     today = today or timezone.now().date()
     total = _linked_rows(org, today.replace(day=1), today).aggregate(n=Sum("rows_processed"))["n"]
     return total or 0
+
+
+def usage_period_totals(org: Organization, *, since: date, until: date) -> UsageTotals:
+    """Sync-run figures summed over a range in one query (the usage page's "previous period")."""
+    since, until = clean_usage_range(since, until)
+    sums = _linked_rows(org, since, until).aggregate(**{f: Coalesce(Sum(f), 0) for f in _FIGURES})
+    return UsageTotals(**sums)

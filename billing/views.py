@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from billing import services
 from billing.forms import BillingSettingsForm, PaymentMethodForm
+from billing.invoices import next_charge_date
 from billing.limits import limits_against, rows_over_plan_message, usage_of
-from billing.models import BillingAccount, PaymentMethod, Plan
-from config.errors import DomainError
+from billing.models import BillingAccount, Invoice, PaymentMethod, Plan
+from config.errors import DomainError, NotFound
 from orgs.decorators import org_view
 from orgs.permissions import OrgCapability
 from orgs.views import apply_domain_error
@@ -83,6 +85,8 @@ def _page(request, *, settings_form=None, card_form=None, status=200, partial=No
         ),
         "settings_form": settings_form,
         "card_form": card_form or PaymentMethodForm(),
+        "invoices": Invoice.objects.filter(organization=org)[:24],
+        "next_charge": next_charge_date(),
     }
     template = "billing/overview.html"
     if partial and request.htmx:
@@ -140,6 +144,8 @@ def plan_change(request, plan_code):
         "rows": rows,
         "blocked": any(r.hard and r.over for r in rows),
         "error": error,
+        "next_charge": next_charge_date(),
+        "next_amount": f"${plan.monthly_price_cents / 100:,.2f}",
     }
     template = "billing/plan_change.html#preview" if request.htmx else "billing/plan_change.html"
     return render(request, template, context, status=error.status if error else 200)
@@ -200,3 +206,24 @@ def payment_method_default(request, pm_id):
 @require_POST
 def payment_method_remove(request, pm_id):
     return _pm_action(request, pm_id, services.payment_method_remove, "Payment method removed.")
+
+
+@org_view(BILLING)
+def invoice_view(request, number):
+    """One invoice, printable (the browser's Print gives a clean page)."""
+    invoice = Invoice.objects.filter(organization=request.org, number=number[:40]).first()
+    if invoice is None:
+        raise NotFound("No such invoice for this organization.")
+    return render(
+        request, "billing/invoice.html", {"org": request.org, "invoice": invoice, "tab": "billing"}
+    )
+
+
+@org_view(BILLING)
+def invoices_csv_view(request):
+    from billing.invoices import invoices_csv
+
+    body = invoices_csv(Invoice.objects.filter(organization=request.org))
+    response = HttpResponse(body, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="invoices-{request.org.slug}.csv"'
+    return response

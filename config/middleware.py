@@ -64,7 +64,15 @@ class DomainErrorMiddleware:
             response["HX-Retarget"] = "#messages"
             response["HX-Reswap"] = "innerHTML"
             return response
-        return render(request, "error.html", {"error": exception}, status=exception.status)
+        # Inside an org or a workspace, the refusal keeps that page's header and tabs.
+        if getattr(request, "org", None) is not None and hasattr(request, "org_can"):
+            template, context = "orgs/error.html", {"org": request.org}
+        elif getattr(request, "workspace", None) is not None and hasattr(request, "workspace_can"):
+            template, context = "workspaces/error.html", {"workspace": request.workspace}
+        else:
+            template, context = "error.html", {}
+        context["error"] = exception
+        return render(request, template, context, status=exception.status)
 
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -148,3 +156,27 @@ class HostileInputMiddleware:
                 if "\x00" in key or any("\x00" in str(v) for v in values):
                     return key.replace("\x00", "") or "body"
         return None
+
+
+class MethodNotAllowedPageMiddleware:
+    """A GET to a POST-only page (e.g. a bookmarked form action) is a readable 405 page.
+
+    Django's `require_POST` answers with an empty body; browsers show it as a blank page.
+    The API keeps its JSON answers.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            response.status_code == 405
+            and not response.content
+            and not request.path.startswith("/api/")
+            and not getattr(request, "htmx", False)
+        ):
+            page = render(request, "405.html", {"allow": response.get("Allow", "")}, status=405)
+            page["Allow"] = response.get("Allow", "")
+            return page
+        return response

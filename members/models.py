@@ -153,6 +153,18 @@ class Invitation(models.Model):
     def is_expired(self) -> bool:
         return self.expires_at <= timezone.now()
 
+    @property
+    def expires_in(self) -> str:
+        """ "in 7 days", "in 1 day", "in 5 hours", "in under an hour" (for the pending list)."""
+        seconds = (self.expires_at - timezone.now()).total_seconds()
+        if seconds >= 86400:
+            days = round(seconds / 86400)
+            return f"in {days} day{'s' if days != 1 else ''}"
+        hours = int(seconds // 3600)
+        if hours >= 1:
+            return f"in {hours} hour{'s' if hours != 1 else ''}"
+        return "in under an hour"
+
 
 class InvitationGrant(models.Model):
     """One (workspace, role) an invitation grants on acceptance."""

@@ -20,6 +20,8 @@ urlpatterns = [
         name="invitation_revoke",
     ),
     path("leave/", org_views.leave, name="leave"),
+    path("bulk/", org_views.members_bulk_view, name="bulk"),
+    path("invitations/bulk/", org_views.invitations_bulk_view, name="invitations_bulk"),
     path("<str:member_id>/", org_views.member_detail, name="detail"),
     path("<str:member_id>/role/", org_views.member_role, name="role"),
     path("<str:member_id>/access/", org_views.member_access, name="access"),

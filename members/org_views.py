@@ -5,23 +5,27 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import QueryDict
+from django.http import QueryDict, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from audit.events import render_sentence
+from config.csvsafe import csv_writer
 from config.errors import DomainError, ValidationFailed
 from config.roles import Role
-from members import selectors
+from members import bulk, selectors
 from members.invitations import (
     get_invitation,
+    invitation_link,
     invitation_resend,
     invitation_revoke,
     invite_problems,
     member_invite,
     parse_emails,
 )
+from members.models import OrgMembership
 from members.services import (
     member_change_role,
     member_leave,
@@ -30,7 +34,7 @@ from members.services import (
 )
 from orgs.decorators import org_view
 from orgs.governance import default_workspace_grant
-from orgs.permissions import OrgCapability, org_can
+from orgs.permissions import OrgCapability, org_can, require_org
 from orgs.selectors import member_removal_impact
 
 COLUMNS = [
@@ -61,6 +65,7 @@ def _directory_url(request, query: selectors.DirectoryQuery, **changes) -> str:
         "q": query.q,
         "role": query.role,
         "workspace": query.workspace,
+        "two_factor": query.two_factor,
         "sort": query.sort_param,
         "page": query.page,
     }
@@ -77,10 +82,57 @@ def _directory_url(request, query: selectors.DirectoryQuery, **changes) -> str:
     return f"{base}?{qd.urlencode()}" if qd else base
 
 
+def _directory_csv(org, query: selectors.DirectoryQuery) -> StreamingHttpResponse:
+    """Every member matching the directory's filters (all pages), in its sort order."""
+
+    class Echo:
+        def write(self, value):
+            return value
+
+    writer = csv_writer(Echo())
+    header = (
+        "member_id",
+        "name",
+        "email",
+        "org_role",
+        "workspaces",
+        "two_factor",
+        "last_active",
+        "joined",
+    )
+
+    def rows():
+        yield writer.writerow(header)
+        for m in selectors.directory_members(org, query).iterator(chunk_size=500):
+            yield writer.writerow(
+                (
+                    m.public_id,
+                    m.user.full_name,
+                    m.user.email,
+                    m.role_name,
+                    m.workspace_count,
+                    "on" if m.has_two_factor else "off",
+                    m.user.last_active_at.isoformat() if m.user.last_active_at else "",
+                    m.joined_at.isoformat(),
+                )
+            )
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    response["Content-Disposition"] = f'attachment; filename="members-{org.slug}-{stamp}.csv"'
+    return response
+
+
 @org_view()
 def directory(request):
     org = request.org
     query = selectors.DirectoryQuery.from_params(request.GET)
+    can_manage = org_can(request.org_role, OrgCapability.MANAGE_MEMBERS)
+    if not can_manage:
+        query.two_factor = ""  # two-factor status is for owners and admins
+    if request.GET.get("format") == "csv":
+        require_org(request.org_role, OrgCapability.MANAGE_MEMBERS)
+        return _directory_csv(org, query)
     page = Paginator(selectors.directory_members(org, query), selectors.PAGE_SIZE).get_page(
         query.page
     )
@@ -112,7 +164,9 @@ def directory(request):
         "roles": list(Role),
         "workspaces": selectors.org_workspaces(org),
         "counts": selectors.directory_counts(org),
-        "can_manage": org_can(request.org_role, OrgCapability.MANAGE_MEMBERS),
+        "can_manage": can_manage,
+        "bulk_actions": bulk.MEMBER_ACTIONS,
+        "csv_href": _directory_url(request, query, page=1, format="csv"),
         "tab": "members",
     }
     template = "members/directory.html#rows" if _partial(request) else "members/directory.html"
@@ -131,8 +185,32 @@ def invitations(request):
             "counts": selectors.directory_counts(org),
             "can_manage": org_can(request.org_role, OrgCapability.MANAGE_MEMBERS),
             "tab": "invitations",
+            "fresh_links": _pop_fresh_links(request, org),
         },
     )
+
+
+FRESH_LINKS_KEY = "fresh_invitation_links"
+
+
+def _keep_fresh_links(request, org, invitations_and_tokens) -> None:
+    """Remember the links just issued, for one "Copy link" on the next invitations page.
+
+    Raw tokens are never stored in the database; the session holds them until that page.
+    """
+    links = request.session.get(FRESH_LINKS_KEY, {})
+    links[org.slug] = {
+        inv.public_id: invitation_link(token) for inv, token in invitations_and_tokens
+    }
+    request.session[FRESH_LINKS_KEY] = links
+
+
+def _pop_fresh_links(request, org) -> dict[str, str]:
+    links = request.session.get(FRESH_LINKS_KEY) or {}
+    mine = links.pop(org.slug, None) or {}
+    if mine:
+        request.session[FRESH_LINKS_KEY] = links
+    return mine
 
 
 def _invitation_action(request, invitation_id, action):
@@ -140,7 +218,8 @@ def _invitation_action(request, invitation_id, action):
     try:
         inv = get_invitation(org, invitation_id)
         if action == "resend":
-            invitation_resend(actor=request.user, invitation=inv)
+            inv, token = invitation_resend(actor=request.user, invitation=inv)
+            _keep_fresh_links(request, org, [(inv, token)])
             messages.success(
                 request,
                 f"A fresh invitation link is on its way to {inv.email}; it is valid for 7 days "
@@ -279,6 +358,7 @@ def invite(request):
                 form.add_error("emails", "Nobody was invited: fix or remove the addresses below.")
         else:
             names = ", ".join(i.email for i in sent)
+            _keep_fresh_links(request, request.org, [(i, i.token) for i in sent])
             messages.success(request, f"Invited {len(sent)}: {names}. The emails are on their way.")
             return redirect("org_members:invitations", org_slug=request.org.slug)
     elif request.method == "POST" and not form.is_valid():
@@ -464,4 +544,114 @@ def leave(request):
             "error": error,
         },
         status=error.status if error else 200,
+    )
+
+
+# --- bulk actions ---------------------------------------------------------------------------
+
+
+def _bulk_context(request, **extra) -> dict:
+    return {
+        "org": request.org,
+        "counts": selectors.directory_counts(request.org),
+        "can_manage": True,
+        **extra,
+    }
+
+
+@require_POST
+@org_view(OrgCapability.MANAGE_MEMBERS)
+def members_bulk_view(request):
+    """Selected members × one action: a dry-run preview of every row, then confirm to apply."""
+    org = request.org
+    ids = request.POST.getlist("members")[: bulk.MAX_BULK]
+    memberships = list(
+        OrgMembership.objects.filter(organization=org, public_id__in=ids)
+        .select_related("user")
+        .order_by("user__full_name", "user__email")
+    )
+    action = request.POST.get("action", "")
+    errors = {}
+    if not memberships:
+        errors["members"] = "Select at least one member."
+    if action not in bulk.MEMBER_ACTIONS:
+        errors["action"] = "Choose what to do with the selected members."
+    role = workspace = None
+    if action in ("role", "grant"):
+        try:
+            role = _role_from(request.POST.get("role", ""))
+        except DomainError:
+            errors["role"] = "Choose member, admin or owner."
+    if action in ("grant", "revoke"):
+        workspace = (
+            selectors.org_workspaces(org).filter(public_id=request.POST.get("workspace")).first()
+        )
+        if workspace is None:
+            errors["workspace"] = "Choose a workspace linked to this organization."
+    if errors:
+        for message in errors.values():
+            messages.error(request, message)
+        return redirect("org_members:directory", org_slug=org.slug)
+    apply = request.POST.get("confirm") == "1"
+    rows = bulk.members_bulk(
+        actor=request.user,
+        org=org,
+        memberships=memberships,
+        action=action,
+        role=role,
+        workspace=workspace,
+        apply=apply,
+    )
+    return render(
+        request,
+        "members/bulk.html",
+        _bulk_context(
+            request,
+            rows=rows,
+            applied=apply,
+            kind="members",
+            action=action,
+            action_label=bulk.MEMBER_ACTIONS[action],
+            ids=[m.public_id for m in memberships],
+            role=role,
+            workspace=workspace,
+            ok_count=sum(r.ok for r in rows),
+            tab="members",
+        ),
+    )
+
+
+@require_POST
+@org_view(OrgCapability.MANAGE_MEMBERS)
+def invitations_bulk_view(request):
+    """Resend or revoke the selected pending invitations: preview, then confirm."""
+    org = request.org
+    ids = request.POST.getlist("invitations")[: bulk.MAX_BULK]
+    invitations = list(
+        selectors.pending_invitations(org).filter(public_id__in=ids).order_by("email")
+    )
+    action = request.POST.get("action", "")
+    if not invitations or action not in bulk.INVITATION_ACTIONS:
+        messages.error(request, "Select at least one invitation, then Resend or Revoke.")
+        return redirect("org_members:invitations", org_slug=org.slug)
+    apply = request.POST.get("confirm") == "1"
+    rows, fresh = bulk.invitations_bulk(
+        actor=request.user, invitations=invitations, action=action, apply=apply
+    )
+    if fresh:
+        _keep_fresh_links(request, org, fresh)
+    return render(
+        request,
+        "members/bulk.html",
+        _bulk_context(
+            request,
+            rows=rows,
+            applied=apply,
+            kind="invitations",
+            action=action,
+            action_label=bulk.INVITATION_ACTIONS[action],
+            ids=[i.public_id for i in invitations],
+            ok_count=sum(r.ok for r in rows),
+            tab="invitations",
+        ),
     )

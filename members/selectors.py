@@ -15,7 +15,7 @@ from audit.models import AuditEvent
 from config.bounds import page_number
 from config.errors import NotFound
 from config.roles import Role
-from members.models import Invitation, OrgMembership
+from members.models import Invitation, OrgMembership, TwoFactorDevice
 from orgs.models import Organization
 from workspaces.models import Workspace, WorkspaceMembership
 
@@ -39,6 +39,7 @@ class DirectoryQuery:
     q: str = ""
     role: str = ""
     workspace: str = ""
+    two_factor: str = ""  # "on" | "off" | "" (any); owners and admins only
     sort: str = "name"
     desc: bool = False
     page: int = 1
@@ -54,6 +55,9 @@ class DirectoryQuery:
             q=params.get("q", "").strip()[:100],
             role=role if role in {r.label for r in Role} else "",
             workspace=params.get("workspace", "").strip(),
+            two_factor=params.get("two_factor", "")
+            if params.get("two_factor") in ("on", "off")
+            else "",
             sort=sort if sort in SORTS else "name",
             desc=desc,
             page=page,
@@ -84,6 +88,9 @@ def directory_members(org: Organization, query: DirectoryQuery):
         .select_related("user")
         .annotate(
             workspace_count=_workspace_count(),
+            has_two_factor=Exists(
+                TwoFactorDevice.objects.filter(user=OuterRef("user"), confirmed_at__isnull=False)
+            ),
             sort_name=Lower(
                 Coalesce(
                     NullIf("user__full_name", Value("")), "user__email", output_field=CharField()
@@ -105,6 +112,8 @@ def directory_members(org: Organization, query: DirectoryQuery):
                 )
             )
         )
+    if query.two_factor:
+        qs = qs.filter(has_two_factor=query.two_factor == "on")
     key = SORTS[query.sort]
     key = key.desc(nulls_last=True) if query.desc else key.asc(nulls_last=True)
     return qs.order_by(key, "sort_name", "pk")

@@ -33,9 +33,10 @@ def org_view(capability: OrgCapability = OrgCapability.VIEW):
                 request.org, request.org_role = org, Role.OWNER  # sees every org page
                 request.org_can = org_capabilities(Role.OWNER)
                 return support_access.run_read_only(request, org, grant, view, *args, **kwargs)
-            require_org(role, capability)
+            # Set before the check, so a refusal renders inside the org's header and tabs.
             request.org, request.org_role = org, role
             request.org_can = org_capabilities(role)  # what templates may offer, from the table
+            require_org(role, capability)
             if (enrol := two_factor.enforce(request, org.pk)) is not None:
                 return enrol  # the org requires two-factor sign-in and the user has none
             return view(request, *args, **kwargs)

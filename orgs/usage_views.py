@@ -15,23 +15,34 @@ from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
 from billing import charts
-from billing.selectors import MAX_RANGE_DAYS, UsageReport, clean_usage_range, usage_for
+from billing.selectors import (
+    MAX_RANGE_DAYS,
+    UsageReport,
+    clean_usage_range,
+    usage_for,
+    usage_period_totals,
+)
 from config.bounds import MAX_DAY, MIN_DAY
 from config.csvsafe import csv_writer
 from config.errors import ValidationFailed
 from orgs.decorators import org_view
 from orgs.permissions import OrgCapability
 
-PRESET_DAYS = (7, 30, 90)
-DEFAULT_DAYS = 30
+# ?days=<preset>: the last N days (today included), or the year to date.
+PRESETS = (
+    ("7", "Last 7 days"),
+    ("30", "Last 30 days"),
+    ("90", "Last 90 days"),
+    ("365", "Last 365 days"),
+    ("ytd", "Year to date"),
+)
+DEFAULT_DAYS = "30"
 
 
 class UsageRangeForm(forms.Form):
-    """?days=7|30|90, or a custom ?from=YYYY-MM-DD&to=YYYY-MM-DD (the API's parameter names)."""
+    """?days=7|30|90|365|ytd, or a custom ?from=YYYY-MM-DD&to=YYYY-MM-DD (the API's names)."""
 
-    days = forms.TypedChoiceField(
-        choices=[(d, f"Last {d} days") for d in PRESET_DAYS], coerce=int, required=False
-    )
+    days = forms.ChoiceField(choices=PRESETS, required=False)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -78,9 +89,28 @@ class UsageRangeForm(forms.Form):
         return DEFAULT_DAYS
 
 
-def preset_range(days: int) -> tuple[date, date]:
+def preset_range(days: str | int) -> tuple[date, date]:
     today = timezone.now().date()
-    return today - timedelta(days=days - 1), today
+    if days == "ytd":
+        return today.replace(month=1, day=1), today
+    return today - timedelta(days=int(days) - 1), today
+
+
+def previous_range(since: date, until: date) -> tuple[date, date] | None:
+    """The period of the same length just before [since, until] (None before year 1)."""
+    try:
+        prev_until = since - timedelta(days=1)
+        return prev_until - (until - since), prev_until
+    except OverflowError:
+        return None
+
+
+def _change(now: int, before: int) -> dict:
+    """How a figure moved against the previous period, for the page."""
+    if before == 0:
+        return {"before": before, "percent": None, "up": now > 0}
+    pct = (now - before) / before * 100
+    return {"before": before, "percent": round(pct, 1), "up": pct >= 0}
 
 
 def _day_label(d: date) -> str:
@@ -119,7 +149,6 @@ def _charts(report: UsageReport) -> dict:
             items=[(w.name, w.bytes_processed) for w in ws],
             width=460,
             format_value=charts.human_bytes,
-            color="#5f3dc4",
             empty_message="No data processed in this range.",
         ),
         "active": charts.horizontal_bars(
@@ -127,7 +156,7 @@ def _charts(report: UsageReport) -> dict:
             title="Active members per workspace",
             description="People active in each workspace in the last 30 days.",
             items=[(w.name, w.active_members) for w in ws],
-            color="#1971c2",
+            width=460,
             empty_message="Nobody was active in the last 30 days.",
         ),
     }
@@ -214,6 +243,17 @@ def usage(request):
     report = usage_for(request.org, since=since, until=until)
     if request.GET.get("format") == "csv":
         return _daily_csv(request.org, report)
+    previous = None
+    if (prev := previous_range(since, until)) is not None:
+        totals = usage_period_totals(request.org, since=prev[0], until=prev[1])
+        previous = {
+            "since": prev[0],
+            "until": prev[1],
+            "totals": totals,
+            "runs": _change(report.totals.runs, totals.runs),
+            "rows": _change(report.totals.rows_processed, totals.rows_processed),
+            "bytes": _change(report.totals.bytes_processed, totals.bytes_processed),
+        }
     workspace_rows = [
         (
             w,
@@ -237,7 +277,8 @@ def usage(request):
         "workspace_rows": workspace_rows,
         "csv_query": _csv_query(request.GET),
         "daily_rows": _daily_rows(report),
-        "presets": PRESET_DAYS,
+        "presets": PRESETS,
+        "previous": previous,
         "selected_days": form.selected_days(),
         "max_range_days": MAX_RANGE_DAYS,
     }

@@ -123,3 +123,17 @@ def test_alice_signs_in_and_sees_her_four_workspaces(seeded, client):
     html = page.content.decode()
     for name in names:
         assert name in html
+
+
+def test_demo_last_active_agrees_with_the_active_member_days(db):
+    """Everyone the usage page counts as active has a Last active in the directory."""
+    from billing.models import DailyActiveMember
+    from members.models import User
+
+    call_command("seed_demo", stdout=StringIO())
+    active = set(DailyActiveMember.objects.values_list("user_id", flat=True))
+    assert active
+    for user in User.objects.filter(pk__in=active):
+        latest = DailyActiveMember.objects.filter(user=user).order_by("-day").first().day
+        assert user.last_active_at is not None, user.email
+        assert user.last_active_at.date() >= latest

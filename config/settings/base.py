@@ -5,6 +5,7 @@ from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from csp.constants import NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -31,6 +32,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "ninja",  # its static files serve /api/v1/docs (Swagger UI) without a CDN
+    "csp",
     "members",
     "workspaces",
     "orgs",
@@ -42,6 +44,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",  # first, so every response carries the policy
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -56,6 +59,7 @@ MIDDLEWARE = [
     "config.middleware.HostileInputMiddleware",
     "config.middleware.RequestContextMiddleware",
     "config.middleware.DomainErrorMiddleware",
+    "config.middleware.MethodNotAllowedPageMiddleware",
     "config.dbdown.DatabaseUnavailableMiddleware",
     # Last, as django-axes requires: turns a sign-in lock into its response.
     "axes.middleware.AxesMiddleware",
@@ -162,6 +166,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "audit.tasks.verify_audit_chains",
         "schedule": crontab(minute=15),
     },
+    "close-monthly-invoices": {
+        "task": "billing.tasks.close_monthly_invoices",
+        "schedule": crontab(day_of_month=1, hour=2, minute=0),
+    },
     "prune-audit-events": {
         "task": "audit.tasks.prune_audit_events",
         "schedule": crontab(hour=3, minute=30),
@@ -239,6 +247,24 @@ SESSION_IDLE_TIMEOUT_MINUTES = env.int("SESSION_IDLE_TIMEOUT_MINUTES", default=1
 SESSION_TOUCH_SECONDS = env.int("SESSION_TOUCH_SECONDS", default=300)
 # How long an email-change link stays valid.
 EMAIL_CHANGE_TTL_HOURS = 24
+
+# Content-Security-Policy on every response (django-csp): scripts, styles, images and requests
+# only from this origin; no inline script or style (templates use static CSS/JS, htmx's
+# indicator styles are in app.css), no plugins, no framing, forms post only here.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 MESSAGE_STORAGE = "django.contrib.messages.storage.cookie.CookieStorage"
 

@@ -481,3 +481,52 @@ def test_long_ranges_draw_sparklines_by_week(org_setup, login):
     a = next(w for w in short.workspaces if w.name == "Production")
     assert a.bucket_days == 1 and len(a.runs_series()) == 90 and a.runs_series()[-1] == 3
     assert "weekly average" not in _login_get(s, s.owner, "?days=90")
+
+
+def test_a_year_and_the_year_to_date_are_presets(org_setup, login):
+    client = login(org_setup.owner)
+    html = client.get(_url(org_setup.org, "?days=365")).content.decode()
+    assert "(365 days), UTC" in html
+    assert 'aria-current="true">Last 365 days' in html
+    assert "instead" not in html  # no contradictory fallback message
+    html = client.get(_url(org_setup.org, "?days=ytd")).content.decode()
+    start = today().replace(month=1, day=1)
+    assert f"{start.day} {start:%b %Y} – " in html
+    assert f"({(today() - start).days + 1} day" in html
+    assert 'aria-current="true">Year to date' in html
+
+
+def test_each_range_shows_the_previous_period_beside_it(org_setup, login):
+    s = org_setup
+    DailyWorkspaceUsage.objects.bulk_create(
+        [
+            usage_row(s.ws_a, today() - timedelta(days=1), runs=30, succeeded=30, rows=3000),
+            usage_row(s.ws_a, today() - timedelta(days=8), runs=20, succeeded=20, rows=1000),
+            usage_row(s.ws_b, today() - timedelta(days=20), runs=99, succeeded=99, rows=9),
+        ]
+    )
+    html = login(s.owner).get(_url(s.org, "?days=7")).content.decode()
+    prev_until = today() - timedelta(days=7)
+    prev_since = prev_until - timedelta(days=6)
+    assert f"previous 7 days: {prev_since.day} {prev_since:%b %Y} – {prev_until.day}" in html
+    changes = html.split('data-testid="usage-change"')[1:]
+    assert "previous period: 20" in changes[0] and "+50.0%" in changes[0]  # runs 20 → 30
+    assert "previous period: 1K" in changes[1] and "+200.0%" in changes[1]  # rows 1K → 3K
+    # A custom range compares with the same number of days before it.
+    since, until = today() - timedelta(days=9), today() - timedelta(days=8)
+    html = login(s.owner).get(_url(s.org, f"?from={since}&to={until}")).content.decode()
+    changes = html.split('data-testid="usage-change"')[1:]
+    assert "previous period: 0" in changes[0] and "new" in changes[0]
+
+
+def test_usage_period_totals_counts_linked_days_only(org_setup):
+    from billing.selectors import usage_period_totals
+
+    s = org_setup
+    DailyWorkspaceUsage.objects.bulk_create(
+        [usage_row(s.ws_a, today() - timedelta(days=d), runs=2, succeeded=1) for d in range(3)]
+    )
+    totals = usage_period_totals(s.org, since=today() - timedelta(days=1), until=today())
+    assert (totals.runs, totals.succeeded, totals.failed) == (4, 2, 2)
+    with pytest.raises(ValidationFailed):
+        usage_period_totals(s.org, since=today(), until=today() - timedelta(days=1))

@@ -13,7 +13,7 @@ reported later go through `sync_run_record`, which audits each one.
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -302,6 +302,16 @@ class Command(BaseCommand):
             if rng.random() < 0.4
         ]
         DailyActiveMember.objects.bulk_create(rows, ignore_conflicts=True)
+        # "Last active" in the directory agrees with those days: each person's latest one
+        # (never later than now, never earlier than what real activity already recorded).
+        now = timezone.now()
+        latest: dict[int, datetime] = {}
+        for row in rows:
+            moment = min(now, datetime.combine(row.day, time(12), tzinfo=UTC))
+            latest[row.user_id] = max(latest.get(row.user_id, moment), moment)
+        for user in User.objects.filter(pk__in=latest):
+            if user.last_active_at is None or user.last_active_at < latest[user.pk]:
+                User.objects.filter(pk=user.pk).update(last_active_at=latest[user.pk])
 
     def _rollup(self) -> None:
         """Bring the usage roll-ups up to date if the billing app provides the task."""
