@@ -20,6 +20,7 @@ from orgs.models import Organization
 from workspaces.models import Workspace, WorkspaceMembership
 
 PAGE_SIZE = 50
+STATUSES = ("active", "suspended")
 
 # sort key → the expression ordered by (ties broken by name, then id, so pages are stable).
 SORTS = {
@@ -39,6 +40,7 @@ class DirectoryQuery:
     q: str = ""
     role: str = ""
     workspace: str = ""
+    status: str = ""  # "", "active" or "suspended"
     sort: str = "name"
     desc: bool = False
     page: int = 1
@@ -54,6 +56,7 @@ class DirectoryQuery:
             q=params.get("q", "").strip()[:100],
             role=role if role in {r.label for r in Role} else "",
             workspace=params.get("workspace", "").strip(),
+            status=params.get("status", "") if params.get("status") in STATUSES else "",
             sort=sort if sort in SORTS else "name",
             desc=desc,
             page=page,
@@ -105,6 +108,8 @@ def directory_members(org: Organization, query: DirectoryQuery):
                 )
             )
         )
+    if query.status:
+        qs = qs.filter(suspended_at__isnull=query.status == "active")
     key = SORTS[query.sort]
     key = key.desc(nulls_last=True) if query.desc else key.asc(nulls_last=True)
     return qs.order_by(key, "sort_name", "pk")
@@ -155,7 +160,7 @@ def pending_invitations(org: Organization):
 
 def member_for_viewer(org: Organization, public_id: str) -> OrgMembership:
     membership = (
-        OrgMembership.objects.select_related("user")
+        OrgMembership.objects.select_related("user", "suspended_by")
         .filter(organization=org, public_id=public_id)
         .first()
     )

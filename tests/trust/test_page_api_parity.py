@@ -135,6 +135,22 @@ CASES = {
             ),
         )
     ],
+    OrgCapability.SUSPEND_MEMBERS: [
+        Case(
+            ("post", "org_members:suspend", DAVE, lambda ns, a: {"reason": "leave"}),
+            (
+                "post",
+                lambda ns: f"/organizations/{ns.org.public_id}/members/{_dave(ns)}/suspend",
+                lambda ns, a: {"reason": "leave"},
+            ),
+        )
+    ],
+    OrgCapability.REINSTATE_MEMBERS: [
+        Case(
+            ("get", "org_members:removed", ORG, None),
+            ("get", lambda ns: f"/organizations/{ns.org.public_id}/removed-members", None),
+        )
+    ],
     OrgCapability.DELETE_ORG: [
         Case(
             ("post", "orgs:delete", ORG, lambda ns, a: {"confirm_slug": ns.org.slug}),

@@ -44,7 +44,7 @@ from audit.models import AuditEvent
 from billing.models import BillingAccount
 from config.errors import DomainError
 from config.roles import Role
-from members import account_services, sessions
+from members import account_services, lifecycle, sessions
 from members import invitations as inv_services
 from members import services as member_services
 from members import workspace_invitations as ws_inv
@@ -80,6 +80,7 @@ NEW_EMAILS = ["new@acme.test", "mallory@evil.test"]
 ROLES = st.sampled_from([Role.MEMBER, Role.ADMIN, Role.OWNER])
 # Uniform picks (st.integers leans towards small values, which would mostly pick the first person).
 PICK = st.sampled_from(range(64))
+REQUEST_EVENTS = {"support.ownership_recovery_requested"}
 
 
 def _seed() -> None:
@@ -132,7 +133,9 @@ def _snapshot() -> dict:
     """Everything the permission system decides, as comparable sets."""
     return {
         "orgs": set(Organization.objects.values_list("pk", "name", "slug", "deleted_at")),
-        "org_members": set(OrgMembership.objects.values_list("user", "organization", "role")),
+        "org_members": set(
+            OrgMembership.objects.values_list("user", "organization", "role", "suspended_at")
+        ),
         "workspaces": set(Workspace.objects.values_list("pk", "name", "organization")),
         "ws_members": set(
             WorkspaceMembership.objects.values_list("user", "workspace", "role", "source")
@@ -164,15 +167,23 @@ class Powers:
     def read(cls) -> Powers:
         p = cls()
         live_orgs = set(Organization.objects.alive().values_list("pk", flat=True))
+        # A suspended member holds no power in the org or its workspaces: unsuspending gives it
+        # back, so it must be traced to an actor who could have given it.
+        suspended = set(
+            OrgMembership.objects.filter(suspended_at__isnull=False).values_list(
+                "user", "organization"
+            )
+        )
         p.org = {
             (u, o): r
             for u, o, r in OrgMembership.objects.values_list("user", "organization", "role")
-            if o in live_orgs
+            if o in live_orgs and (u, o) not in suspended
         }
         p.ws_org = dict(Workspace.objects.values_list("pk", "organization"))
         p.ws_role = {
             (u, w): r
             for u, w, r in WorkspaceMembership.objects.values_list("user", "workspace", "role")
+            if (u, p.ws_org.get(w)) not in suspended
         }
         p.ws = dict(p.ws_role)
         for (u, o), r in p.org.items():
@@ -276,10 +287,12 @@ class PermissionModel(RuleBasedStateMachine):
         new_events = AuditEvent.objects.filter(pk__gt=last_event)
         events = new_events.count()
         for chain_key in set(new_events.values_list("chain_key", flat=True)):
-            result = verify_chain(chain_key)
-            assert result.ok, f"audit chain {chain_key} broken: {result.problem}"
+            chain = verify_chain(chain_key)
+            assert chain.ok, f"audit chain {chain_key} broken: {chain.problem}"
         if after == before:
-            assert events == 0, "an action that changed nothing wrote an audit event"
+            # Asking the reachable owners to confirm a recovery is recorded but changes nothing.
+            unchanged = set(new_events.values_list("action", flat=True)) - REQUEST_EVENTS
+            assert not unchanged, "an action that changed nothing wrote an audit event"
         elif one_event:
             assert events == 1, f"one change wrote {events} audit events"
         else:
@@ -521,6 +534,45 @@ class PermissionModel(RuleBasedStateMachine):
             self._step(
                 actor,
                 lambda: member_services.member_remove(actor=actor, org=org, membership=target),
+                one_event=True,
+            )
+
+    @rule(a=PICK, o=PICK, t=PICK)
+    def member_suspend(self, a, o, t):
+        actor = self._user(a)
+        org, target = self._org(o, actor), self._org_membership(t, actor)
+        if target is not None:
+            self._step(
+                actor,
+                lambda: lifecycle.member_suspend(actor=actor, org=org, membership=target),
+                one_event=True,
+            )
+
+    @rule(a=PICK, o=PICK, t=PICK)
+    def member_unsuspend(self, a, o, t):
+        actor = self._user(a)
+        org, target = self._org(o, actor), self._org_membership(t, actor)
+        if target is not None:
+            self._step(
+                actor,
+                lambda: lifecycle.member_unsuspend(actor=actor, org=org, membership=target),
+                one_event=True,
+            )
+
+    @rule(a=PICK, o=PICK, e=PICK)
+    def member_reinstate(self, a, o, e):
+        actor = self._user(a)
+        org = self._org(o, actor)
+        removals = list(
+            AuditEvent.objects.filter(organization=org, action="member.removed")
+            .order_by("pk")
+            .values_list("public_id", flat=True)
+        )
+        if removals:
+            event_id = removals[e % len(removals)]
+            self._step(
+                actor,
+                lambda: lifecycle.member_reinstate(actor=actor, org=org, event_id=event_id),
                 one_event=True,
             )
 
@@ -836,9 +888,9 @@ class PermissionModel(RuleBasedStateMachine):
     @invariant()
     def owners_everywhere(self):
         for org in Organization.objects.alive():
-            assert OrgMembership.objects.filter(organization=org, role=Role.OWNER).exists(), (
-                f"organization {org.name} has no owner"
-            )
+            assert OrgMembership.objects.filter(
+                organization=org, role=Role.OWNER, suspended_at__isnull=True
+            ).exists(), f"organization {org.name} has no owner who can act (not suspended)"
         for ws in Workspace.objects.all():
             assert WorkspaceMembership.objects.filter(workspace=ws, role=Role.OWNER).exists(), (
                 f"workspace {ws.name} has no owner"
