@@ -23,6 +23,9 @@ class OrgCapability(StrEnum):
     # Access lifecycle (issue 17): beyond SPEC §3, decided here and written into the README.
     SUSPEND_MEMBERS = "suspend or unsuspend members below owner"
     REINSTATE_MEMBERS = "reinstate members removed in the last 90 days"
+    # Being a reviewer is decided by the review itself (named, or a workspace's owners).
+    REVIEW_ACCESS = "see access reviews and decide the grants a review assigns to you"
+    START_ACCESS_REVIEWS = "start, finish and read access reviews"
 
 
 # capability → the lowest org role that has it.
@@ -40,6 +43,8 @@ ORG_CAPABILITIES: dict[OrgCapability, Role] = {
     OrgCapability.DELETE_ORG: Role.OWNER,
     OrgCapability.SUSPEND_MEMBERS: Role.ADMIN,
     OrgCapability.REINSTATE_MEMBERS: Role.ADMIN,
+    OrgCapability.REVIEW_ACCESS: Role.MEMBER,
+    OrgCapability.START_ACCESS_REVIEWS: Role.OWNER,
 }
 
 

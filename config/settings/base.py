@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "orgs",
     "audit",
     "billing",
+    "reviews",  # access reviews (issue 17)
     "axes",  # sign-in throttling (members/auth.py)
     "support",  # last: its admin re-registers some of the others' with support actions
 ]
@@ -162,6 +163,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "audit.tasks.verify_audit_chains",
         "schedule": crontab(minute=15),
     },
+    # Access reviews: reminders before the due date, completion at it (reviews/tasks.py).
+    "access-reviews": {"task": "reviews.tasks.access_reviews_tick", "schedule": 900.0},
     "prune-audit-events": {
         "task": "audit.tasks.prune_audit_events",
         "schedule": crontab(hour=3, minute=30),

@@ -42,6 +42,8 @@ DELETE = "delete organization"
 # Beyond SPEC §3 (issue 17), decided in orgs/permissions.py and the README.
 SUSPEND = "suspend / unsuspend member below owner"
 REINSTATE = "reinstate a member removed in the last 90 days"
+REVIEW = "see access reviews, decide the grants a review assigns to you"
+START_REVIEW = "start, finish and read access reviews"
 SPEC_ROWS = {
     VIEW: OrgCapability.VIEW,
     PENDING: OrgCapability.VIEW_INVITATIONS,
@@ -56,6 +58,8 @@ SPEC_ROWS = {
     DELETE: OrgCapability.DELETE_ORG,
     SUSPEND: OrgCapability.SUSPEND_MEMBERS,
     REINSTATE: OrgCapability.REINSTATE_MEMBERS,
+    REVIEW: OrgCapability.REVIEW_ACCESS,
+    START_REVIEW: OrgCapability.START_ACCESS_REVIEWS,
 }
 
 
@@ -172,6 +176,8 @@ TABLE = [
         ),
     ),
     Action(REINSTATE, "org_members:removed", ADMINS),
+    Action(REVIEW, "reviews:list", EVERYONE),
+    Action(START_REVIEW, "reviews:new", OWNERS),
 ]
 
 

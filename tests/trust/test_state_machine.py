@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Group
@@ -62,6 +63,8 @@ from orgs import governance_services
 from orgs import services as org_services
 from orgs.governance import allowed_email_domains
 from orgs.models import GovernancePolicy, Organization
+from reviews import services as review_services
+from reviews.models import AccessReview, AccessReviewItem
 from support import services as support_services
 from support.roles import TIER_2, ensure_support_roles
 from workspaces import services as ws_services
@@ -151,6 +154,8 @@ def _snapshot() -> dict:
         "tokens": set(ApiToken.objects.values_list("pk", "revoked_at")),
         "users": set(User.objects.values_list("pk", "email", "full_name", "is_active")),
         "email_changes": set(EmailChange.objects.values_list("pk", "confirmed_at", "cancelled_at")),
+        "reviews": set(AccessReview.objects.values_list("pk", "status")),
+        "review_items": set(AccessReviewItem.objects.values_list("pk", "decision", "new_role")),
     }
 
 
@@ -575,6 +580,69 @@ class PermissionModel(RuleBasedStateMachine):
                 lambda: lifecycle.member_reinstate(actor=actor, org=org, event_id=event_id),
                 one_event=True,
             )
+
+    # --- access reviews ---------------------------------------------------------------------
+
+    @rule(a=PICK, o=PICK, named=st.booleans(), unreviewed=st.sampled_from(["keep", "revoke"]))
+    def review_start(self, a, o, named, unreviewed):
+        actor = self._user(a)
+        org = self._org(o, actor)
+        reviewers = [actor.pk] if named else None
+        self._step(
+            actor,
+            lambda: review_services.review_start(
+                actor=actor,
+                org=org,
+                name="Review",
+                due_at=timezone.now() + timedelta(days=7),
+                unreviewed=unreviewed,
+                reviewer_ids=reviewers,
+            ),
+            one_event=True,
+        )
+
+    @rule(
+        a=PICK,
+        i=PICK,
+        decision=st.sampled_from(["keep", "change", "revoke"]),
+        role=ROLES,
+    )
+    def review_decide(self, a, i, decision, role):
+        actor = self._user(a)
+        items = list(AccessReviewItem.objects.select_related("review__organization").order_by("pk"))
+        if items:
+            item = items[i % len(items)]
+            self._step(
+                actor,
+                lambda: review_services.review_decide(
+                    actor=actor,
+                    org=item.review.organization,
+                    review=item.review,
+                    item_id=item.public_id,
+                    decision=decision,
+                    new_role=role,
+                ),
+                one_event=True,
+            )
+
+    @rule(a=PICK, r=PICK, at_due_date=st.booleans())
+    def review_complete(self, a, r, at_due_date):
+        reviews = list(
+            AccessReview.objects.select_related("organization", "started_by").order_by("pk")
+        )
+        if not reviews:
+            return
+        review = reviews[r % len(reviews)]
+        # At the due date nobody acts: revocations act as the owner who started the review.
+        actor = review.started_by if at_due_date else self._user(a)
+        if actor is None:
+            return
+        self._step(
+            actor,
+            lambda: review_services.review_complete(
+                org=review.organization, review=review, actor=None if at_due_date else actor
+            ),
+        )
 
     @rule(a=PICK, o=PICK)
     def member_leave(self, a, o):
