@@ -161,3 +161,26 @@ def test_api_suspend_unsuspend(org_setup, client):
     assert bad.status_code in (400, 422)
     r = api(client, s.admin, "post", f"{base}/unsuspend")
     assert r.status_code == 200 and r.json()["suspended_at"] is None
+
+
+def test_a_suspended_members_token_cannot_report_runs_in_the_orgs_workspace(org_setup, client):
+    from tests.factories import SyncFactory
+
+    s = org_setup
+    sync = SyncFactory(workspace=s.ws_b)
+    member_suspend(actor=s.owner, org=s.org, membership=mem(s.org, s.member))
+    response = api(
+        client,
+        s.member,
+        "post",
+        f"/workspaces/{s.ws_b.public_id}/syncs/{sync.public_id}/runs",
+        {
+            "status": "succeeded",
+            "started_at": "2026-01-01T00:00:00Z",
+            "finished_at": "2026-01-01T00:01:00Z",
+            "rows_processed": 1,
+            "bytes_processed": 1,
+            "error": "",
+        },
+    )
+    assert response.status_code == 403 and response.json()["error"]["code"] == "suspended"

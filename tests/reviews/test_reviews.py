@@ -218,3 +218,28 @@ def test_a_grant_gone_since_the_start_is_recorded_as_gone(org_setup):
     )
     assert done.outcome == "access was already gone"
     assert AuditEvent.objects.filter(action="access_review.grant_gone").count() == 1
+
+
+def test_another_orgs_review_is_a_404(org_setup, login):
+    s = org_setup
+    review = start(s)
+    from orgs.services import org_create
+
+    other = org_create(actor=s.stranger, name="Elsewhere")
+    c = login(s.stranger)
+    for name, args in (
+        ("reviews:detail", [other.slug, review.public_id]),
+        ("reviews:report", [other.slug, review.public_id, "csv"]),
+    ):
+        assert c.get(reverse(name, args=args)).status_code == 404
+    item_id = review.items.first().public_id
+    response = c.post(
+        reverse("reviews:decide", args=[other.slug, review.public_id]),
+        {"items": [item_id], "decision": "revoke"},
+    )
+    assert response.status_code == 404
+    with pytest.raises(NotFound):
+        services.review_decide(
+            actor=s.stranger, org=other, review=review, item_id=item_id, decision="revoke"
+        )
+    assert not review.items.exclude(decision="").exists()
