@@ -178,12 +178,14 @@ def _mount():
     from audit.api import router as audit_router
     from billing.api import router as billing_router
     from members.api import router as members_router
+    from members.lifecycle_api import router as lifecycle_router
     from members.me_api import router as me_router
     from orgs.api import router as orgs_router
     from workspaces.api import router as workspaces_router
 
     api.add_router("/organizations", orgs_router)
     api.add_router("/organizations", members_router)
+    api.add_router("/organizations", lifecycle_router)
     api.add_router("/organizations", audit_router)
     api.add_router("/organizations", billing_router)
     api.add_router("/workspaces", workspaces_router)

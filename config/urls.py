@@ -23,6 +23,7 @@ urlpatterns = [
     path("o/<slug:org_slug>/members/", include("members.org_urls")),
     path("o/<slug:org_slug>/audit/", include("audit.urls")),
     path("o/<slug:org_slug>/billing/", include("billing.urls")),
+    path("o/<slug:org_slug>/reviews/", include("reviews.urls")),
 ]
 
 # A database that went away is a 503 page, not a 500 (config/dbdown.py).

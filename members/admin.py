@@ -20,7 +20,8 @@ from workspaces.models import WorkspaceMembership
 
 class UserOrgMembershipInline(ViewOnlyInline):
     model = OrgMembership
-    fields = ("organization", "role", "joined_at")
+    fk_name = "user"
+    fields = ("organization", "role", "joined_at", "suspended_at")
     readonly_fields = fields
 
 

@@ -71,6 +71,7 @@ class MemberOut(Schema):
     org_role: RoleName
     joined_at: datetime
     last_active_at: datetime | None
+    suspended_at: datetime | None = None
     workspace_count: int
     workspace_access: list[WorkspaceAccessOut]
 
@@ -135,6 +136,7 @@ def _members_out(org: Organization, memberships: list[OrgMembership]) -> list[di
             "org_role": Role(m.role).label,
             "joined_at": m.joined_at,
             "last_active_at": m.user.last_active_at,
+            "suspended_at": m.suspended_at,
             "workspace_count": len(access[m.user_id]),
             "workspace_access": access[m.user_id],
         }
@@ -230,12 +232,15 @@ def list_members(
     role: RoleName | None = None,
     workspace: text(40) | None = Query(None, description="Only members with access to this ws_ id"),
     q: text(100) | None = Query(None, description="Search name or email"),
+    status: Literal["active", "suspended"] | None = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     cursor: Cursor | None = None,
 ):
     """The member directory (every member may read it), oldest member first."""
     org, _ = org_of(request, org_id)
-    query = DirectoryQuery(q=(q or "").strip(), role=role or "", workspace=workspace or "")
+    query = DirectoryQuery(
+        q=(q or "").strip(), role=role or "", workspace=workspace or "", status=status or ""
+    )
     return paginate(
         request,
         directory_members(org, query),

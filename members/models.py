@@ -77,6 +77,13 @@ class OrgMembership(models.Model):
     )
     role = models.PositiveSmallIntegerField(choices=Role.choices, default=Role.MEMBER)
     joined_at = models.DateTimeField(default=timezone.now)
+    # Suspended: role and grants stay, but the person cannot use the org's pages, its linked
+    # workspaces or API tokens there until unsuspended (members/lifecycle.py). Still a seat.
+    suspended_at = models.DateTimeField(null=True, blank=True)
+    suspended_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    suspension_reason = models.CharField(max_length=200, blank=True)
 
     class Meta:
         constraints = [
@@ -93,6 +100,10 @@ class OrgMembership(models.Model):
     @property
     def role_name(self) -> str:
         return Role(self.role).label
+
+    @property
+    def is_suspended(self) -> bool:
+        return self.suspended_at is not None
 
 
 class Invitation(models.Model):

@@ -22,9 +22,13 @@ urlpatterns = [
     path("leave/", org_views.leave, name="leave"),
     path("bulk/", org_views.members_bulk_view, name="bulk"),
     path("invitations/bulk/", org_views.invitations_bulk_view, name="invitations_bulk"),
+    path("removed/", org_views.removed, name="removed"),
+    path("removed/<str:event_id>/reinstate/", org_views.reinstate, name="reinstate"),
     path("<str:member_id>/", org_views.member_detail, name="detail"),
     path("<str:member_id>/role/", org_views.member_role, name="role"),
     path("<str:member_id>/access/", org_views.member_access, name="access"),
+    path("<str:member_id>/suspend/", org_views.member_suspend_view, name="suspend"),
+    path("<str:member_id>/unsuspend/", org_views.member_unsuspend_view, name="unsuspend"),
     path("<str:member_id>/remove/", org_views.member_remove_view, name="remove"),
     path(
         "<str:member_id>/sign-out/",

@@ -25,6 +25,13 @@ from members.invitations import (
     member_invite,
     parse_emails,
 )
+from members.lifecycle import (
+    member_reinstate,
+    member_suspend,
+    member_unsuspend,
+    reinstate_preview,
+    removed_members,
+)
 from members.models import OrgMembership
 from members.services import (
     member_change_role,
@@ -66,6 +73,7 @@ def _directory_url(request, query: selectors.DirectoryQuery, **changes) -> str:
         "role": query.role,
         "workspace": query.workspace,
         "two_factor": query.two_factor,
+        "status": query.status,
         "sort": query.sort_param,
         "page": query.page,
     }
@@ -403,12 +411,20 @@ def _member_context(request, membership) -> dict:
     held = {g.membership.workspace_id: g.membership for g in grants}
     show_activity = is_self or org_can(viewer_role, OrgCapability.VIEW_USAGE_AUDIT)
     activity = selectors.member_recent_activity(org, membership) if show_activity else []
+    # An owner at either level (org, or one of its workspaces) is suspended only by an owner.
+    highest = max([target_role, *(Role(g.membership.role) for g in grants)])
+    can_suspend = (
+        not is_self
+        and org_can(viewer_role, OrgCapability.SUSPEND_MEMBERS)
+        and (highest < Role.OWNER or org_can(viewer_role, OrgCapability.MANAGE_OWNERS))
+    )
     return {
         "org": org,
         "member": membership,
         "member_role": target_role,
         "is_self": is_self,
         "can_manage": can_manage,
+        "can_suspend": can_suspend,
         "grants": grants,
         "grantable": [(ws, held.get(ws.pk)) for ws in selectors.org_workspaces(org) if can_manage],
         "roles": _roles_for(viewer_role),
@@ -481,6 +497,81 @@ def member_access(request, member_id):
         else f"{who} no longer has access to {workspace.name}.",
     )
     return redirect("org_members:detail", org_slug=request.org.slug, member_id=member_id)
+
+
+@require_POST
+@org_view(OrgCapability.SUSPEND_MEMBERS)
+def member_suspend_view(request, member_id):
+    membership = selectors.member_for_viewer(request.org, member_id)
+    try:
+        member_suspend(
+            actor=request.user,
+            org=request.org,
+            membership=membership,
+            reason=request.POST.get("reason", ""),
+        )
+    except DomainError as exc:
+        return _member_page(request, membership, error=exc)
+    messages.success(
+        request,
+        f"{membership.user.display_name} is suspended: they keep their role and access but "
+        f"cannot use {request.org.name} until you unsuspend them.",
+    )
+    return redirect("org_members:detail", org_slug=request.org.slug, member_id=member_id)
+
+
+@require_POST
+@org_view(OrgCapability.SUSPEND_MEMBERS)
+def member_unsuspend_view(request, member_id):
+    membership = selectors.member_for_viewer(request.org, member_id)
+    try:
+        member_unsuspend(actor=request.user, org=request.org, membership=membership)
+    except DomainError as exc:
+        return _member_page(request, membership, error=exc)
+    messages.success(request, f"{membership.user.display_name} can use {request.org.name} again.")
+    return redirect("org_members:detail", org_slug=request.org.slug, member_id=member_id)
+
+
+@org_view(OrgCapability.REINSTATE_MEMBERS)
+def removed(request):
+    """Members removed in the last 90 days who can be reinstated with their previous access."""
+    return render(
+        request,
+        "members/removed.html",
+        {
+            "org": request.org,
+            "removals": removed_members(request.org),
+            "counts": selectors.directory_counts(request.org),
+            "can_manage": org_can(request.org_role, OrgCapability.MANAGE_MEMBERS),
+            "tab": "removed",
+        },
+    )
+
+
+@org_view(OrgCapability.REINSTATE_MEMBERS)
+def reinstate(request, event_id):
+    """GET: the preview (role, grants restored and skipped, why); POST: reinstate."""
+    plan = reinstate_preview(actor=request.user, org=request.org, event_id=event_id)
+    error = None
+    if request.method == "POST":
+        try:
+            membership = member_reinstate(actor=request.user, org=request.org, event_id=event_id)
+        except DomainError as exc:
+            error = exc
+        else:
+            messages.success(
+                request,
+                f"{plan.user.display_name} is back in {request.org.name} as {plan.org_role.label}.",
+            )
+            return redirect(
+                "org_members:detail", org_slug=request.org.slug, member_id=membership.public_id
+            )
+    return render(
+        request,
+        "members/reinstate.html",
+        {"org": request.org, "plan": plan, "error": error, "tab": "removed"},
+        status=error.status if error else 200,
+    )
 
 
 def _impact(request, membership) -> list:

@@ -20,6 +20,7 @@ from orgs.models import Organization
 from workspaces.models import Workspace, WorkspaceMembership
 
 PAGE_SIZE = 50
+STATUSES = ("active", "suspended")
 
 # sort key → the expression ordered by (ties broken by name, then id, so pages are stable).
 SORTS = {
@@ -40,6 +41,7 @@ class DirectoryQuery:
     role: str = ""
     workspace: str = ""
     two_factor: str = ""  # "on" | "off" | "" (any); owners and admins only
+    status: str = ""  # "", "active" or "suspended"
     sort: str = "name"
     desc: bool = False
     page: int = 1
@@ -58,6 +60,7 @@ class DirectoryQuery:
             two_factor=params.get("two_factor", "")
             if params.get("two_factor") in ("on", "off")
             else "",
+            status=params.get("status", "") if params.get("status") in STATUSES else "",
             sort=sort if sort in SORTS else "name",
             desc=desc,
             page=page,
@@ -114,6 +117,8 @@ def directory_members(org: Organization, query: DirectoryQuery):
         )
     if query.two_factor:
         qs = qs.filter(has_two_factor=query.two_factor == "on")
+    if query.status:
+        qs = qs.filter(suspended_at__isnull=query.status == "active")
     key = SORTS[query.sort]
     key = key.desc(nulls_last=True) if query.desc else key.asc(nulls_last=True)
     return qs.order_by(key, "sort_name", "pk")
@@ -164,7 +169,7 @@ def pending_invitations(org: Organization):
 
 def member_for_viewer(org: Organization, public_id: str) -> OrgMembership:
     membership = (
-        OrgMembership.objects.select_related("user")
+        OrgMembership.objects.select_related("user", "suspended_by")
         .filter(organization=org, public_id=public_id)
         .first()
     )

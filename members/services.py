@@ -38,12 +38,17 @@ def _lock_membership(org: Organization, membership: OrgMembership) -> OrgMembers
     return locked
 
 
-def _org_owner_count(org: Organization) -> int:
-    return OrgMembership.objects.filter(organization=org, role=Role.OWNER).count()
+def _other_active_owner(org: Organization, membership: OrgMembership) -> bool:
+    """Another owner who can act: a suspended owner cannot, so they do not count."""
+    return (
+        OrgMembership.objects.filter(organization=org, role=Role.OWNER, suspended_at__isnull=True)
+        .exclude(pk=membership.pk)
+        .exists()
+    )
 
 
 def _ensure_not_last_org_owner(org: Organization, membership: OrgMembership) -> None:
-    if membership.role == Role.OWNER and _org_owner_count(org) <= 1:
+    if membership.role == Role.OWNER and not _other_active_owner(org, membership):
         raise Conflict(
             f"{membership.user.display_name} is the last owner of {org.name}. "
             "Make someone else an owner first.",

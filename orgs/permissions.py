@@ -20,6 +20,12 @@ class OrgCapability(StrEnum):
     MANAGE_BILLING = "manage billing settings, the plan and payment methods"
     UPDATE_ORG = "update the organization's name and slug"
     DELETE_ORG = "delete the organization"
+    # Access lifecycle (issue 17): beyond SPEC §3, decided here and written into the README.
+    SUSPEND_MEMBERS = "suspend or unsuspend members below owner"
+    REINSTATE_MEMBERS = "reinstate members removed in the last 90 days"
+    # Being a reviewer is decided by the review itself (named, or a workspace's owners).
+    REVIEW_ACCESS = "see access reviews and decide the grants a review assigns to you"
+    START_ACCESS_REVIEWS = "start, finish and read access reviews"
 
 
 # capability → the lowest org role that has it.
@@ -35,21 +41,40 @@ ORG_CAPABILITIES: dict[OrgCapability, Role] = {
     OrgCapability.MANAGE_BILLING: Role.OWNER,
     OrgCapability.UPDATE_ORG: Role.ADMIN,
     OrgCapability.DELETE_ORG: Role.OWNER,
+    OrgCapability.SUSPEND_MEMBERS: Role.ADMIN,
+    OrgCapability.REINSTATE_MEMBERS: Role.ADMIN,
+    OrgCapability.REVIEW_ACCESS: Role.MEMBER,
+    OrgCapability.START_ACCESS_REVIEWS: Role.OWNER,
 }
 
 
 def org_role_of(user, organization) -> Role | None:
-    """The user's org role, or None when they are not a member."""
+    """The acting user's org role, or None when they are not a member.
+
+    A suspended member holds their role but may not act in the org: every service asks this
+    for its actor, so a suspended actor is refused everywhere (403, code `suspended`)."""
     from members.models import OrgMembership
 
     if user is None or not user.is_authenticated:
         return None
-    role = (
+    row = (
         OrgMembership.objects.filter(user=user, organization=organization)
-        .values_list("role", flat=True)
+        .values_list("role", "suspended_at")
         .first()
     )
-    return Role(role) if role is not None else None
+    if row is None:
+        return None
+    if row[1] is not None:
+        raise suspended_error(organization)
+    return Role(row[0])
+
+
+def suspended_error(organization) -> PermissionDenied:
+    name = getattr(organization, "name", "this organization")
+    return PermissionDenied(
+        f"Your access to {name} is suspended. Ask one of its owners or admins to unsuspend you.",
+        code="suspended",
+    )
 
 
 def org_can(role: Role | None, capability: OrgCapability) -> bool:

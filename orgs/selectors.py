@@ -9,6 +9,7 @@ from config.errors import NotFound
 from config.roles import Role
 from members.models import OrgMembership
 from orgs.models import Organization
+from orgs.permissions import suspended_error
 from workspaces.models import (
     DataModel,
     Destination,
@@ -32,6 +33,9 @@ def org_for_viewer(user, *, slug: str | None = None, public_id: str | None = Non
     )
     if membership is None:
         raise NotFound("No such organization.")
+    if membership.suspended_at is not None:
+        # Pages (orgs.decorators) and the API (orgs.api.org_of) resolve the org here.
+        raise suspended_error(membership.organization)
     return membership.organization, Role(membership.role)
 
 

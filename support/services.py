@@ -377,9 +377,10 @@ def _promote(*, engineer: User, org: Organization, membership: OrgMembership, de
 
 
 def reachable_owners(org: Organization):
-    """Owners who can still act: an active account (a deactivated one cannot sign in)."""
+    """Owners who can still act: an active account (a deactivated one cannot sign in) that
+    the org has not suspended."""
     return OrgMembership.objects.filter(
-        organization=org, role=Role.OWNER, user__is_active=True
+        organization=org, role=Role.OWNER, user__is_active=True, suspended_at__isnull=True
     ).select_related("user")
 
 

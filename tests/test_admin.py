@@ -32,7 +32,7 @@ def changelist(model):
 
 
 def test_every_model_of_ours_is_registered():
-    ours = {"members", "workspaces", "orgs", "audit", "billing"}
+    ours = {"members", "workspaces", "orgs", "audit", "billing", "reviews"}
     from django.apps import apps
 
     missing = [

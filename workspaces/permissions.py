@@ -33,6 +33,22 @@ WORKSPACE_CAPABILITIES: dict[WorkspaceCapability, Role] = {
 }
 
 
+def ensure_not_suspended(user, workspace) -> None:
+    """A member suspended from the workspace's org cannot use it (pages, API, services) until
+    unsuspended; their membership stays. Reached through the reverse relation, so this layer
+    does not import members."""
+    if not workspace.organization_id or user is None or not user.is_authenticated:
+        return
+    if user.org_memberships.filter(
+        organization_id=workspace.organization_id, suspended_at__isnull=False
+    ).exists():
+        raise PermissionDenied(
+            f"Your access to {workspace.name} is suspended by its organization. Ask one of the "
+            "organization's owners or admins to unsuspend you.",
+            code="suspended",
+        )
+
+
 def workspace_role_of(user, workspace) -> Role | None:
     from workspaces.models import WorkspaceMembership
 
@@ -43,6 +59,8 @@ def workspace_role_of(user, workspace) -> Role | None:
         .values_list("role", flat=True)
         .first()
     )
+    if role is not None:
+        ensure_not_suspended(user, workspace)
     return Role(role) if role is not None else None
 
 

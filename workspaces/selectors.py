@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -19,6 +19,7 @@ from workspaces.models import (
     Workspace,
     WorkspaceMembership,
 )
+from workspaces.permissions import ensure_not_suspended
 from workspaces.services import RESOURCE_MODELS
 
 
@@ -26,8 +27,16 @@ def workspaces_of(user):
     """Every workspace the person can enter, with their role, for the switcher."""
     if not user.is_authenticated:
         return WorkspaceMembership.objects.none()
+    # A workspace of an org that suspended the person is not offered (they would be refused).
     return (
         WorkspaceMembership.objects.filter(user=user)
+        .exclude(
+            Exists(
+                user.org_memberships.filter(
+                    organization=OuterRef("workspace__organization"), suspended_at__isnull=False
+                )
+            )
+        )
         .select_related("workspace", "workspace__organization")
         .order_by("workspace__name")
     )
@@ -44,6 +53,7 @@ def workspace_for_viewer(user, slug: str) -> tuple[Workspace, Role]:
     )
     if membership is None:
         raise NotFound("No such workspace.")
+    ensure_not_suspended(user, membership.workspace)
     return membership.workspace, Role(membership.role)
 
 

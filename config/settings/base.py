@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "orgs",
     "audit",
     "billing",
+    "reviews",  # access reviews (issue 17)
     "axes",  # sign-in throttling (members/auth.py)
     "support",  # last: its admin re-registers some of the others' with support actions
 ]
@@ -170,6 +171,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.close_monthly_invoices",
         "schedule": crontab(day_of_month=1, hour=2, minute=0),
     },
+    # Access reviews: reminders before the due date, completion at it (reviews/tasks.py).
+    "access-reviews": {"task": "reviews.tasks.access_reviews_tick", "schedule": 900.0},
     "prune-audit-events": {
         "task": "audit.tasks.prune_audit_events",
         "schedule": crontab(hour=3, minute=30),

@@ -39,6 +39,11 @@ GOVERNANCE = "governance policies"
 BILLING = "billing settings, plan, payment methods"
 UPDATE = "update org name/slug"
 DELETE = "delete organization"
+# Beyond SPEC §3 (issue 17), decided in orgs/permissions.py and the README.
+SUSPEND = "suspend / unsuspend member below owner"
+REINSTATE = "reinstate a member removed in the last 90 days"
+REVIEW = "see access reviews, decide the grants a review assigns to you"
+START_REVIEW = "start, finish and read access reviews"
 SPEC_ROWS = {
     VIEW: OrgCapability.VIEW,
     PENDING: OrgCapability.VIEW_INVITATIONS,
@@ -51,6 +56,10 @@ SPEC_ROWS = {
     BILLING: OrgCapability.MANAGE_BILLING,
     UPDATE: OrgCapability.UPDATE_ORG,
     DELETE: OrgCapability.DELETE_ORG,
+    SUSPEND: OrgCapability.SUSPEND_MEMBERS,
+    REINSTATE: OrgCapability.REINSTATE_MEMBERS,
+    REVIEW: OrgCapability.REVIEW_ACCESS,
+    START_REVIEW: OrgCapability.START_ACCESS_REVIEWS,
 }
 
 
@@ -74,6 +83,7 @@ class Action:
     on_workspace: bool = False  # the URL names a linked workspace (Staging)
     data: Callable | None = None  # (ns, actor) -> POST body
     done: Callable | None = None  # (ns) -> whether the action took effect
+    member: str | None = None  # the URL names this person's membership (e.g. "member")
 
     @property
     def id(self):
@@ -154,6 +164,20 @@ TABLE = [
         data=lambda ns, actor: {"confirm_slug": ns.org.slug},
         done=lambda ns: Organization.objects.get(pk=ns.org.pk).deleted_at is not None,
     ),
+    Action(
+        SUSPEND,
+        "org_members:suspend",
+        ADMINS,
+        method="post",
+        member="member",
+        data=lambda ns, actor: {"reason": "leave"},
+        done=lambda ns: (  # (suspend)
+            OrgMembership.objects.get(organization=ns.org, user=ns.member).suspended_at is not None
+        ),
+    ),
+    Action(REINSTATE, "org_members:removed", ADMINS),
+    Action(REVIEW, "reviews:list", EVERYONE),
+    Action(START_REVIEW, "reviews:new", OWNERS),
 ]
 
 
@@ -161,6 +185,9 @@ def _url(action: Action, ns) -> str:
     kwargs = {"org_slug": ns.org.slug}
     if action.on_workspace:
         kwargs["ws_id"] = ns.ws_b.public_id
+    if action.member:
+        person = getattr(ns, action.member)
+        kwargs["member_id"] = OrgMembership.objects.get(organization=ns.org, user=person).public_id
     return reverse(action.url_name, kwargs=kwargs)
 
 

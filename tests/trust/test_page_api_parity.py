@@ -20,7 +20,12 @@ from workspaces.services import workspace_create
 PAGE_OK = {200, 302}
 API_OK = {200, 201, 204}
 # Capabilities that have pages but, by design, no API yet; an API added later must join CASES.
-NO_API = {OrgCapability.MANAGE_GOVERNANCE, OrgCapability.MANAGE_BILLING}
+NO_API = {
+    OrgCapability.MANAGE_GOVERNANCE,
+    OrgCapability.MANAGE_BILLING,
+    OrgCapability.REVIEW_ACCESS,  # access reviews: pages and CSV/JSON reports only
+    OrgCapability.START_ACCESS_REVIEWS,
+}
 
 
 @dataclass(frozen=True)
@@ -133,6 +138,22 @@ CASES = {
                 lambda ns: f"/organizations/{ns.org.public_id}",
                 lambda ns, a: {"name": "Renamed"},
             ),
+        )
+    ],
+    OrgCapability.SUSPEND_MEMBERS: [
+        Case(
+            ("post", "org_members:suspend", DAVE, lambda ns, a: {"reason": "leave"}),
+            (
+                "post",
+                lambda ns: f"/organizations/{ns.org.public_id}/members/{_dave(ns)}/suspend",
+                lambda ns, a: {"reason": "leave"},
+            ),
+        )
+    ],
+    OrgCapability.REINSTATE_MEMBERS: [
+        Case(
+            ("get", "org_members:removed", ORG, None),
+            ("get", lambda ns: f"/organizations/{ns.org.public_id}/removed-members", None),
         )
     ],
     OrgCapability.DELETE_ORG: [

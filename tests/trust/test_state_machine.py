@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Group
@@ -44,7 +45,7 @@ from audit.models import AuditEvent
 from billing.models import BillingAccount
 from config.errors import DomainError
 from config.roles import Role
-from members import account_services, sessions
+from members import account_services, lifecycle, sessions
 from members import invitations as inv_services
 from members import services as member_services
 from members import workspace_invitations as ws_inv
@@ -63,6 +64,8 @@ from orgs import governance_services
 from orgs import services as org_services
 from orgs.governance import allowed_email_domains
 from orgs.models import GovernancePolicy, Organization
+from reviews import services as review_services
+from reviews.models import AccessReview, AccessReviewItem
 from support import services as support_services
 from support.roles import TIER_2, ensure_support_roles
 from workspaces import services as ws_services
@@ -133,7 +136,9 @@ def _snapshot() -> dict:
     """Everything the permission system decides, as comparable sets."""
     return {
         "orgs": set(Organization.objects.values_list("pk", "name", "slug", "deleted_at")),
-        "org_members": set(OrgMembership.objects.values_list("user", "organization", "role")),
+        "org_members": set(
+            OrgMembership.objects.values_list("user", "organization", "role", "suspended_at")
+        ),
         "workspaces": set(Workspace.objects.values_list("pk", "name", "organization")),
         "ws_members": set(
             WorkspaceMembership.objects.values_list("user", "workspace", "role", "source")
@@ -151,6 +156,8 @@ def _snapshot() -> dict:
         "email_changes": set(EmailChange.objects.values_list("pk", "confirmed_at", "cancelled_at")),
         "two_factor": set(TwoFactorDevice.objects.values_list("user", "confirmed_at")),
         "sessions": set(UserSession.objects.values_list("pk", flat=True)),
+        "reviews": set(AccessReview.objects.values_list("pk", "status")),
+        "review_items": set(AccessReviewItem.objects.values_list("pk", "decision", "new_role")),
     }
 
 
@@ -167,15 +174,23 @@ class Powers:
     def read(cls) -> Powers:
         p = cls()
         live_orgs = set(Organization.objects.alive().values_list("pk", flat=True))
+        # A suspended member holds no power in the org or its workspaces: unsuspending gives it
+        # back, so it must be traced to an actor who could have given it.
+        suspended = set(
+            OrgMembership.objects.filter(suspended_at__isnull=False).values_list(
+                "user", "organization"
+            )
+        )
         p.org = {
             (u, o): r
             for u, o, r in OrgMembership.objects.values_list("user", "organization", "role")
-            if o in live_orgs
+            if o in live_orgs and (u, o) not in suspended
         }
         p.ws_org = dict(Workspace.objects.values_list("pk", "organization"))
         p.ws_role = {
             (u, w): r
             for u, w, r in WorkspaceMembership.objects.values_list("user", "workspace", "role")
+            if (u, p.ws_org.get(w)) not in suspended
         }
         p.ws = dict(p.ws_role)
         for (u, o), r in p.org.items():
@@ -539,6 +554,108 @@ class PermissionModel(RuleBasedStateMachine):
                 one_event=True,
             )
 
+    @rule(a=PICK, o=PICK, t=PICK)
+    def member_suspend(self, a, o, t):
+        actor = self._user(a)
+        org, target = self._org(o, actor), self._org_membership(t, actor)
+        if target is not None:
+            self._step(
+                actor,
+                lambda: lifecycle.member_suspend(actor=actor, org=org, membership=target),
+                one_event=True,
+            )
+
+    @rule(a=PICK, o=PICK, t=PICK)
+    def member_unsuspend(self, a, o, t):
+        actor = self._user(a)
+        org, target = self._org(o, actor), self._org_membership(t, actor)
+        if target is not None:
+            self._step(
+                actor,
+                lambda: lifecycle.member_unsuspend(actor=actor, org=org, membership=target),
+                one_event=True,
+            )
+
+    @rule(a=PICK, o=PICK, e=PICK)
+    def member_reinstate(self, a, o, e):
+        actor = self._user(a)
+        org = self._org(o, actor)
+        removals = list(
+            AuditEvent.objects.filter(organization=org, action="member.removed")
+            .order_by("pk")
+            .values_list("public_id", flat=True)
+        )
+        if removals:
+            event_id = removals[e % len(removals)]
+            self._step(
+                actor,
+                lambda: lifecycle.member_reinstate(actor=actor, org=org, event_id=event_id),
+                one_event=True,
+            )
+
+    # --- access reviews ---------------------------------------------------------------------
+
+    @rule(a=PICK, o=PICK, named=st.booleans(), unreviewed=st.sampled_from(["keep", "revoke"]))
+    def review_start(self, a, o, named, unreviewed):
+        actor = self._user(a)
+        org = self._org(o, actor)
+        reviewers = [actor.pk] if named else None
+        self._step(
+            actor,
+            lambda: review_services.review_start(
+                actor=actor,
+                org=org,
+                name="Review",
+                due_at=timezone.now() + timedelta(days=7),
+                unreviewed=unreviewed,
+                reviewer_ids=reviewers,
+            ),
+            one_event=True,
+        )
+
+    @rule(
+        a=PICK,
+        i=PICK,
+        decision=st.sampled_from(["keep", "change", "revoke"]),
+        role=ROLES,
+    )
+    def review_decide(self, a, i, decision, role):
+        actor = self._user(a)
+        items = list(AccessReviewItem.objects.select_related("review__organization").order_by("pk"))
+        if items:
+            item = items[i % len(items)]
+            self._step(
+                actor,
+                lambda: review_services.review_decide(
+                    actor=actor,
+                    org=item.review.organization,
+                    review=item.review,
+                    item_id=item.public_id,
+                    decision=decision,
+                    new_role=role,
+                ),
+                one_event=True,
+            )
+
+    @rule(a=PICK, r=PICK, at_due_date=st.booleans())
+    def review_complete(self, a, r, at_due_date):
+        reviews = list(
+            AccessReview.objects.select_related("organization", "started_by").order_by("pk")
+        )
+        if not reviews:
+            return
+        review = reviews[r % len(reviews)]
+        # At the due date nobody acts: revocations act as the owner who started the review.
+        actor = review.started_by if at_due_date else self._user(a)
+        if actor is None:
+            return
+        self._step(
+            actor,
+            lambda: review_services.review_complete(
+                org=review.organization, review=review, actor=None if at_due_date else actor
+            ),
+        )
+
     @rule(a=PICK, o=PICK)
     def member_leave(self, a, o):
         actor = self._user(a)
@@ -852,9 +969,9 @@ class PermissionModel(RuleBasedStateMachine):
     @invariant()
     def owners_everywhere(self):
         for org in Organization.objects.alive():
-            assert OrgMembership.objects.filter(organization=org, role=Role.OWNER).exists(), (
-                f"organization {org.name} has no owner"
-            )
+            assert OrgMembership.objects.filter(
+                organization=org, role=Role.OWNER, suspended_at__isnull=True
+            ).exists(), f"organization {org.name} has no owner who can act (not suspended)"
         for ws in Workspace.objects.all():
             assert WorkspaceMembership.objects.filter(workspace=ws, role=Role.OWNER).exists(), (
                 f"workspace {ws.name} has no owner"
