@@ -322,6 +322,7 @@ def _memberships(org, owner, workspaces, users, scale, rng, now) -> None:
                 org.pk,
                 role,
                 now - timedelta(days=rng.randint(1, 380)),
+                "",  # suspension_reason: nobody is suspended
             )
         )
         for ws in rng.sample(workspaces, rng.randint(1, min(10, len(workspaces)))):
@@ -333,7 +334,7 @@ def _memberships(org, owner, workspaces, users, scale, rng, now) -> None:
         ws_rows.append((owner.pk, ws.pk, Role.OWNER, "direct", None, ws.created_at, ws.created_at))
     _copy(
         "members_orgmembership",
-        ["public_id", "user_id", "organization_id", "role", "joined_at"],
+        ["public_id", "user_id", "organization_id", "role", "joined_at", "suspension_reason"],
         org_rows,
     )
     _copy(

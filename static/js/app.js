@@ -109,13 +109,13 @@ document.addEventListener("click", function (e) {
   if (e.target.closest("[data-history-back]")) { e.preventDefault(); history.back(); }
 });
 
-// <input type="checkbox" data-select-all="members">: (un)checks every input[name=members].
+// <input type="checkbox" data-select-all="members">: (un)checks every enabled input[name=members].
 document.addEventListener("change", function (e) {
   var all = e.target.closest && e.target.closest("[data-select-all]");
   if (!all) return;
   var name = all.getAttribute("data-select-all");
   document.querySelectorAll('input[type=checkbox][name="' + name + '"]').forEach(function (box) {
-    box.checked = all.checked;
+    if (!box.disabled) box.checked = all.checked;
   });
 });
 
