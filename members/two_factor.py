@@ -254,8 +254,18 @@ def two_factor_disable(*, user: User, code: str) -> None:
 # --- sign-in step ----------------------------------------------------------------------------
 
 
-def signin_complete(request, user: User, next_url: str, backend: str | None = None):
-    """After the password: sign in, or hold the user at the code step if they have 2FA."""
+def signin_complete(
+    request,
+    user: User,
+    next_url: str,
+    backend: str | None = None,
+    break_glass_org: int | None = None,
+):
+    """After the password: sign in, or hold the user at the code step if they have 2FA.
+
+    `break_glass_org`: an owner signing in with a password while their org requires SSO (only
+    allowed with 2FA); the sign-in is audited once the code is right.
+    """
     backend = backend or getattr(user, "backend", None) or "members.backends.EmailBackend"
     if not has_two_factor(user):
         login(request, user, backend=backend)
@@ -266,6 +276,7 @@ def signin_complete(request, user: User, next_url: str, backend: str | None = No
         "backend": backend,
         "next": next_url if isinstance(next_url, str) else "",
         "at": timezone.now().timestamp(),
+        "break_glass_org": break_glass_org,
     }
     return redirect("members:two_factor_verify")
 
@@ -282,6 +293,19 @@ def pending_signin(request) -> tuple[User, dict] | None:
 
 def finish_signin(request, user: User, pending: dict) -> None:
     request.session.pop(PENDING_SESSION_KEY, None)
+    if pending.get("break_glass_org"):
+        from orgs.models import Organization
+
+        org = Organization.objects.alive().filter(pk=pending["break_glass_org"]).first()
+        if org is not None:
+            with transaction.atomic():
+                record(
+                    actor=user,
+                    action="sso.break_glass_signin",
+                    organization=org,
+                    target=user,
+                    details={"source": "password+2fa"},
+                )
     login(request, user, backend=pending["backend"])
 
 

@@ -39,6 +39,8 @@ GOVERNANCE = "governance policies"
 BILLING = "billing settings, plan, payment methods"
 UPDATE = "update org name/slug"
 DELETE = "delete organization"
+# Not in SPEC §3 (added with enterprise identity, README "Single sign-on"): owners only.
+SSO = "verified domains and single sign-on"
 SPEC_ROWS = {
     VIEW: OrgCapability.VIEW,
     PENDING: OrgCapability.VIEW_INVITATIONS,
@@ -51,6 +53,7 @@ SPEC_ROWS = {
     BILLING: OrgCapability.MANAGE_BILLING,
     UPDATE: OrgCapability.UPDATE_ORG,
     DELETE: OrgCapability.DELETE_ORG,
+    SSO: OrgCapability.MANAGE_SSO,
 }
 
 
@@ -137,6 +140,15 @@ TABLE = [
     Action(USAGE_AUDIT, "audit:export", ADMINS),
     Action(GOVERNANCE, "orgs:governance", ADMINS),
     Action(BILLING, "billing:overview", OWNERS),
+    Action(SSO, "sso:settings", OWNERS),
+    Action(
+        SSO,
+        "sso:settings",
+        OWNERS,
+        method="post",
+        data=lambda ns, actor: {"action": "add_domain", "domain": "acme.test"},
+        done=lambda ns: ns.org.domains.filter(domain="acme.test").exists(),
+    ),
     Action(UPDATE, "orgs:settings", ADMINS),
     Action(
         UPDATE,

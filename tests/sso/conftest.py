@@ -32,3 +32,35 @@ def verified(db):
         )
 
     return _verify
+
+
+@pytest.fixture(autouse=True)
+def _sp_keys(settings, tmp_path_factory):
+    """The SP's key pair goes to a temporary directory (generated on first use)."""
+    settings.SAML_SP_KEY_FILE = ""
+    settings.SAML_SP_CERT_FILE = ""
+    settings.SAML_SP_KEY_DIR = tmp_path_factory.getbasetemp() / "sp-keys"
+
+
+@pytest.fixture
+def idp(tmp_path_factory):
+    from tests.sso.saml_idp import TestIdp
+
+    return TestIdp(tmp_path_factory.mktemp("idp"))
+
+
+@pytest.fixture
+def saml_org(org_setup, verified, idp, client):
+    """Acme with acme.test verified and the test IdP configured (through the service); the
+    IdP knows our SP metadata as served by the metadata endpoint."""
+    from orgs.sso.saml import saml_configure
+
+    ns = org_setup
+    verified(ns.org, "acme.test")
+    response = client.get(f"/sso/{ns.org.slug}/saml/metadata/")
+    assert response.status_code == 200
+    idp.sp_metadata = response.content.decode()
+    saml_configure(actor=ns.owner, org=ns.org, metadata_xml=idp.metadata())
+    ns.idp = idp
+    ns.acs = f"/sso/{ns.org.slug}/saml/acs/"
+    return ns
