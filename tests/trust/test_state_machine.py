@@ -360,9 +360,13 @@ class PermissionModel(RuleBasedStateMachine):
                     continue
             if recovery is not None and after.ws_org.get(w) == recovery[0] and not recovery[1]:
                 continue
-            if sso and u == sso_user and after.ws_org.get(w) == sso[0]:
-                if power <= max(SSO_DEFAULT_ORG_ROLE, self._policy_grant_role(sso[0], w)):
-                    continue  # the default role and the default workspace grant, nothing more
+            if (
+                sso
+                and u == sso_user
+                and after.ws_org.get(w) == sso[0]
+                and power <= max(SSO_DEFAULT_ORG_ROLE, self._policy_grant_role(sso[0], w))
+            ):
+                continue  # the default role and the default workspace grant, nothing more
             if ws_accepted and u == actor.pk:
                 ws_pk, role = ws_accepted
                 if w == ws_pk and power <= role:
