@@ -22,7 +22,6 @@ from orgs.services import org_create
 from orgs.sso.models import VerifiedDomain
 from tests.e2e.conftest import sign_in
 from tests.factories import PASSWORD, UserFactory
-from tests.sso.conftest import _sp_keys, dns_zone  # noqa: F401 (fixtures used here)
 from tests.sso.saml_idp import TestIdp
 from workspaces.models import WorkspaceMembership
 from workspaces.services import workspace_create

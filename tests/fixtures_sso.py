@@ -1,4 +1,6 @@
-"""Fixtures for enterprise identity: a loopback DNS server the resolver is pointed at."""
+"""Fixtures for enterprise identity (registered from tests/conftest.py): a DNS server on
+loopback the resolver is pointed at, a real pysaml2 IdP, an org with SAML set up, and the SP
+key pair in a temporary directory for every test."""
 
 from __future__ import annotations
 
