@@ -81,6 +81,12 @@ def sso_provision_member(
     check_email_allowed(org.pk, email, doing=f"join {org.name}")
     user = User.objects.select_for_update().filter(email=email).first()
     created = user is None
+    if user is not None and (user.is_staff or user.is_superuser):
+        # Our own staff (support, operators) never sign in through a customer's IdP.
+        raise SsoRefused(
+            "This account cannot sign in through an organization's identity provider.",
+            code="sso_staff_account",
+        )
     if user is not None and not user.is_active:
         raise SsoRefused(
             "This account is deactivated; ask an administrator of the organization.",

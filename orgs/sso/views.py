@@ -22,7 +22,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from config.errors import DomainError, NotFound
+from config.apikit import check_rate
+from config.errors import DomainError, NotFound, RateLimited
+from config.middleware import client_ip
 from members import two_factor
 from members.models import normalize_email
 from orgs.decorators import org_view
@@ -45,9 +47,24 @@ def _org(slug: str) -> Organization:
     return org
 
 
+# Refusals are audited, but the ACS is open to anyone: one client may add at most this many
+# refusal events to an org's log per hour (the page still says why after that).
+REFUSALS_AUDITED_PER_CLIENT_HOUR = 30
+
+
 def _refused(request, org: Organization | None, error: DomainError, *, email: str = ""):
     if org is not None:
-        saml.record_refusal(org, source="saml", error=error, email=email)
+        try:
+            check_rate(
+                bucket="sso-refusal",
+                key=f"{org.pk}:{client_ip(request) or '-'}",
+                limit=REFUSALS_AUDITED_PER_CLIENT_HOUR,
+                window=3600,
+            )
+        except RateLimited:
+            pass
+        else:
+            saml.record_refusal(org, source="saml", error=error, email=email)
     return render(
         request,
         "sso/refused.html",

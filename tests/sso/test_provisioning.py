@@ -101,3 +101,12 @@ def test_deactivated_account_is_refused(org_setup, verified):
     UserFactory(email="gone@acme.test", is_active=False)
     with pytest.raises(SsoRefused):
         sso_provision_member(org=ns.org, email="gone@acme.test", full_name="", source="saml")
+
+
+def test_staff_accounts_never_sign_in_through_a_customer_idp(org_setup, verified):
+    ns = org_setup
+    verified(ns.org, "acme.test")
+    UserFactory(email="sue@acme.test", is_staff=True)
+    with pytest.raises(SsoRefused) as exc:
+        sso_provision_member(org=ns.org, email="sue@acme.test", full_name="", source="saml")
+    assert exc.value.code == "sso_staff_account"

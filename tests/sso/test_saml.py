@@ -244,3 +244,13 @@ def test_configuration_is_owner_only_validated_and_audited(org_setup, idp):
     saml_remove(actor=ns.owner, org=ns.org)
     assert AuditEvent.objects.filter(action="sso.saml_removed").count() == 1
     assert not SamlConnection.objects.exists()
+
+
+def test_refusals_from_one_client_are_audited_a_bounded_number_of_times(saml_org, client):
+    from orgs.sso.views import REFUSALS_AUDITED_PER_CLIENT_HOUR
+
+    ns = saml_org
+    for _ in range(REFUSALS_AUDITED_PER_CLIENT_HOUR + 5):
+        assert client.post(ns.acs, {"SAMLResponse": "%%%"}).status_code == 403
+    events = AuditEvent.objects.filter(action="sso.signin_refused").count()
+    assert events == REFUSALS_AUDITED_PER_CLIENT_HOUR
