@@ -194,6 +194,9 @@ SAML_XMLSEC_BINARY = env("SAML_XMLSEC_BINARY", default="/usr/bin/xmlsec1")
 SAML_SP_KEY_FILE = env("SAML_SP_KEY_FILE", default="")
 SAML_SP_CERT_FILE = env("SAML_SP_CERT_FILE", default="")
 SAML_SP_KEY_DIR = Path(env("SAML_SP_KEY_DIR", default=str(BASE_DIR / "var" / "sso")))
+# IdP metadata by URL: https only, and never an address inside our own network, unless this is
+# on (tests serve an IdP on loopback over plain http).
+SSO_METADATA_ALLOW_PRIVATE = env.bool("SSO_METADATA_ALLOW_PRIVATE", default=False)
 
 # How often (seconds) a person's Last Active timestamp may be written.
 LAST_ACTIVE_THROTTLE_SECONDS = 300

@@ -159,6 +159,46 @@ def parse_idp_metadata(xml: str) -> IdpInfo:
     return IdpInfo(entity_id=entity_id, sso_url=sso[0]["location"])
 
 
+def fetch_metadata(url: str) -> str:
+    """The IdP's metadata from its URL: https, a public address, at most 500 KB, 10 seconds."""
+    import ipaddress
+    import socket
+    import urllib.request
+    from urllib.parse import urlparse
+
+    def bad(message):
+        return ValidationFailed(message, fields={"metadata_url": message}, code="invalid_metadata")
+
+    parsed = urlparse((url or "").strip())
+    allow_private = settings.SSO_METADATA_ALLOW_PRIVATE
+    if (
+        parsed.scheme not in (("https", "http") if allow_private else ("https",))
+        or not parsed.hostname
+    ):
+        raise bad("Give the metadata URL your identity provider shows (https://…).")
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(parsed.hostname, parsed.port or 443)}
+    except (OSError, UnicodeError):
+        raise bad(f"{parsed.hostname} could not be found.") from None
+    if not allow_private and any(not ipaddress.ip_address(a).is_global for a in addresses):
+        raise bad("That URL points inside a private network; give the IdP's public metadata URL.")
+
+    class NoRedirects(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None  # a redirect could lead into our network: give the final URL instead
+
+    request = urllib.request.Request(url.strip(), headers={"Accept": "application/xml"})
+    opener = urllib.request.build_opener(NoRedirects)
+    try:
+        with opener.open(request, timeout=10) as response:
+            body = response.read(MAX_METADATA_BYTES + 1)
+    except Exception as exc:
+        raise bad(f"Could not fetch the metadata ({exc.__class__.__name__}).") from None
+    if len(body) > MAX_METADATA_BYTES:
+        raise bad("That metadata is too large (over 500 KB).")
+    return body.decode("utf-8", "replace")
+
+
 def _clean_attribute(value: str, default: str, field: str) -> str:
     value = (value or "").strip() or default
     if len(value) > 200 or any(ch.isspace() for ch in value):
@@ -179,15 +219,22 @@ def saml_configure(
     name_attribute: str = "name",
     allow_idp_initiated: bool = False,
     enabled: bool = True,
+    metadata_url: str = "",
 ) -> SamlConnection:
-    """Set (or replace) the org's SAML identity provider from its metadata."""
+    """Set (or replace) the org's SAML identity provider from its metadata (given, or fetched
+    from `metadata_url` when none is given)."""
     from orgs.services import lock_org
 
+    require_org_capability(actor, org, OrgCapability.MANAGE_SSO)  # before fetching anything
+    metadata_url = (metadata_url or "").strip()
+    if metadata_url and not (metadata_xml or "").strip():
+        metadata_xml = fetch_metadata(metadata_url)  # the network is asked outside the lock
     org = lock_org(org)
     require_org_capability(actor, org, OrgCapability.MANAGE_SSO)
     info = parse_idp_metadata(metadata_xml)
     values = {
         "idp_metadata_xml": metadata_xml.strip(),
+        "metadata_url": metadata_url[:500],
         "idp_entity_id": info.entity_id,
         "email_attribute": _clean_attribute(email_attribute, "email", "email_attribute"),
         "name_attribute": _clean_attribute(name_attribute, "name", "name_attribute"),

@@ -251,6 +251,13 @@ class SamlForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 6, "placeholder": "<EntityDescriptor …>"}),
     )
     metadata_file = forms.FileField(label="…or upload the metadata file", required=False)
+    metadata_url = forms.URLField(
+        label="…or fetch it from the IdP's metadata URL",
+        required=False,
+        max_length=500,
+        assume_scheme="https",
+        help_text="Fetched once when you save; save again after the IdP changes its certificate.",
+    )
     email_attribute = forms.CharField(label="Email attribute", initial="email", max_length=200)
     name_attribute = forms.CharField(
         label="Name attribute", initial="name", max_length=200, required=False
@@ -281,6 +288,7 @@ def _settings_page(request, *, domain_form=None, saml_form=None, status=200):
         if conn is not None:
             initial = {
                 "metadata": conn.idp_metadata_xml,
+                "metadata_url": conn.metadata_url,
                 "email_attribute": conn.email_attribute,
                 "name_attribute": conn.name_attribute,
                 "allow_idp_initiated": conn.allow_idp_initiated,
@@ -345,11 +353,14 @@ def sso_settings(request):
         if not form.is_valid():
             return _settings_page(request, saml_form=form, status=422)
         data = form.cleaned_data
+        url_wins = bool(data.get("metadata_url")) and not data.get("metadata_file")
         try:
             saml.saml_configure(
                 actor=actor,
                 org=org,
-                metadata_xml=data.get("metadata") or "",
+                # An uploaded file wins, then the URL (fetched again on every save), then the text.
+                metadata_xml="" if url_wins else (data.get("metadata") or ""),
+                metadata_url="" if data.get("metadata_file") else (data.get("metadata_url") or ""),
                 email_attribute=data["email_attribute"],
                 name_attribute=data.get("name_attribute") or "",
                 allow_idp_initiated=data["allow_idp_initiated"],

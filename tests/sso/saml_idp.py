@@ -164,6 +164,9 @@ class TestIdp:
         posts the response to the ACS with an auto-submitting form. Returns (url, stop)."""
 
         def app(environ, start_response):
+            if environ.get("PATH_INFO") == "/metadata":
+                start_response("200 OK", [("Content-Type", "application/samlmetadata+xml")])
+                return [self.metadata().encode()]
             query = environ.get("QUERY_STRING", "")
             try:
                 saml_response = self.respond("/?" + query)
@@ -189,6 +192,7 @@ class TestIdp:
         thread = threading.Thread(target=httpd.serve_forever, daemon=True)
         thread.start()
         self.sso_url = f"http://127.0.0.1:{httpd.server_port}/sso"
+        self.metadata_url = f"http://127.0.0.1:{httpd.server_port}/metadata"
 
         def stop():
             httpd.shutdown()

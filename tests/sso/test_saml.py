@@ -254,3 +254,34 @@ def test_refusals_from_one_client_are_audited_a_bounded_number_of_times(saml_org
         assert client.post(ns.acs, {"SAMLResponse": "%%%"}).status_code == 403
     events = AuditEvent.objects.filter(action="sso.signin_refused").count()
     assert events == REFUSALS_AUDITED_PER_CLIENT_HOUR
+
+
+def test_metadata_by_url_from_the_idp_on_loopback(org_setup, idp, settings):
+    ns = org_setup
+    _, stop = idp.serve()
+    try:
+        # Production refuses plain http and private addresses (an owner cannot make us probe
+        # our own network).
+        with pytest.raises(ValidationFailed) as exc:
+            saml_configure(
+                actor=ns.owner, org=ns.org, metadata_xml="", metadata_url=idp.metadata_url
+            )
+        assert "metadata_url" in exc.value.fields
+        with pytest.raises(ValidationFailed) as exc:
+            saml_configure(
+                actor=ns.owner, org=ns.org, metadata_xml="", metadata_url="https://127.0.0.1:9/m"
+            )
+        assert "private network" in exc.value.message
+        settings.SSO_METADATA_ALLOW_PRIVATE = True
+        with pytest.raises(ValidationFailed):
+            saml_configure(
+                actor=ns.owner, org=ns.org, metadata_xml="", metadata_url=idp.metadata_url + "x"
+            )
+        assert not SamlConnection.objects.exists()
+        conn = saml_configure(
+            actor=ns.owner, org=ns.org, metadata_xml="", metadata_url=idp.metadata_url
+        )
+        assert conn.idp_entity_id == idp.entity_id and conn.metadata_url == idp.metadata_url
+        assert idp.sso_url in conn.idp_metadata_xml
+    finally:
+        stop()
