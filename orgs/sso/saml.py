@@ -12,12 +12,13 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from defusedxml import ElementTree
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import reverse
+from django.utils import timezone
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.client import Saml2Client
 from saml2.config import SPConfig
@@ -449,6 +450,12 @@ def saml_consume(*, org: Organization, identity: SamlIdentity) -> None:
         raise SamlRefused(
             "replayed", "This SAML assertion was already used; sign in again."
         ) from None
+    # An assertion past its NotOnOrAfter (and the clock skew) is refused as expired anyway, so
+    # its id need not be remembered any more: the table holds only live assertions.
+    SamlAssertionUse.objects.filter(
+        organization=org,
+        not_on_or_after__lt=timezone.now() - timedelta(seconds=2 * CLOCK_SKEW),
+    ).delete()
 
 
 @transaction.atomic

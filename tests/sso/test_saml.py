@@ -285,3 +285,18 @@ def test_metadata_by_url_from_the_idp_on_loopback(org_setup, idp, settings):
         assert idp.sso_url in conn.idp_metadata_xml
     finally:
         stop()
+
+
+def test_used_assertion_ids_are_forgotten_once_expired(saml_org, client):
+    from orgs.sso.models import SamlAssertionUse
+
+    ns = saml_org
+    old = SamlAssertionUse.objects.create(
+        organization=ns.org,
+        assertion_id="old",
+        not_on_or_after=datetime.now(UTC) - timedelta(hours=1),
+    )
+    location = start(client, ns)
+    assert post_and_finish(client, ns, ns.idp.respond(location)).status_code == 302
+    assert not SamlAssertionUse.objects.filter(pk=old.pk).exists()
+    assert SamlAssertionUse.objects.filter(organization=ns.org).count() == 1
