@@ -9,6 +9,11 @@ broken configuration cannot lock the org out of its own settings.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.http import HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 
 from config.errors import Conflict
 from config.roles import Role
@@ -86,3 +91,44 @@ def password_gate(user) -> PasswordGate:
         message=f"{org.name} requires single sign-on for {user.email.rsplit('@', 1)[1]} "
         "addresses. Use Sign in with SSO.",
     )
+
+
+# --- sessions: required SSO on every page of the org, not only at sign-in --------------------
+
+SESSION_SSO_ORGS = "sso_orgs"  # orgs whose identity provider signed this session in
+SESSION_BREAK_GLASS = "sso_break_glass"  # orgs an owner entered by password + 2FA
+
+
+def session_gate(request, organization_id: int | None) -> HttpResponse | None:
+    """A redirect to the org's SSO when it requires SSO of this person and this session did
+    not come through it (a password session from before the policy, for example)."""
+    from orgs.sso.domains import verified_domain_of
+
+    user = getattr(request, "user", None)
+    if not organization_id or user is None or not user.is_authenticated:
+        return None
+    if not requires_sso(organization_id):
+        return None
+    if verified_domain_of(user.email.rsplit("@", 1)[-1]) != organization_id:
+        return None
+    session = request.session
+    if organization_id in session.get(SESSION_SSO_ORGS, []):
+        return None
+    if organization_id in session.get(SESSION_BREAK_GLASS, []):
+        return None
+    from members.models import OrgMembership
+
+    if OrgMembership.objects.filter(
+        user=user, organization_id=organization_id, role__gte=Role.OWNER
+    ).exists():
+        return None  # owners keep their way in (new password sign-ins need 2FA, see above)
+    org = Organization.objects.filter(pk=organization_id).first()
+    messages.warning(
+        request, f"{org.name} requires single sign-on. Sign in through it to continue."
+    )
+    url = reverse("sso:login", args=[org.slug]) + "?" + urlencode({"next": request.get_full_path()})
+    if getattr(request, "htmx", False):
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return HttpResponseRedirect(url)

@@ -197,7 +197,7 @@ def saml_complete(request, org_slug):
     if result.joined:
         messages.success(request, f"Welcome to {org.name}.")
     return two_factor.signin_complete(
-        request, result.user, next_url, backend="members.backends.EmailBackend"
+        request, result.user, next_url, backend="members.backends.EmailBackend", sso_org=org.pk
     )
 
 

@@ -195,3 +195,34 @@ def test_other_org_owner_cannot_open_the_page(org_setup, login):
     ns = org_setup
     other = UserFactory()
     assert login(other).get(reverse("sso:settings", args=[ns.org.slug])).status_code == 404
+
+
+def test_password_sessions_from_before_the_policy_are_sent_through_sso(saml_org, client):
+    from tests.sso.test_saml import post_and_finish, start
+
+    ns = saml_org
+    assert client.post(SIGNIN, {"email": ns.member.email, "password": PASSWORD}).status_code == 302
+    org_page = reverse("orgs:overview", args=[ns.org.slug])
+    ws_page = reverse("workspaces:overview", args=[ns.ws_b.slug])
+    assert client.get(org_page).status_code == 200
+    require_sso(ns)
+    for page in (org_page, ws_page):
+        response = client.get(page)
+        assert response.status_code == 302
+        assert response.url.startswith(reverse("sso:login", args=[ns.org.slug]))
+    # Through the IdP, the same person gets in.
+    ns.idp.user = {"email": ns.member.email, "name": "Carol"}
+    location = start(client, ns, next_url=ws_page)
+    response = post_and_finish(client, ns, ns.idp.respond(location))
+    assert response.status_code == 302 and response.url == ws_page
+    assert client.get(ws_page).status_code == 200
+    assert client.get(org_page).status_code == 200
+
+
+def test_break_glass_session_reaches_the_org_pages(saml_org, client):
+    ns = saml_org
+    require_sso(ns)
+    secret, _ = enrol(ns.owner)
+    client.post(SIGNIN, {"email": ns.owner.email, "password": PASSWORD})
+    client.post(reverse("members:two_factor_verify"), {"code": next_code(secret)})
+    assert client.get(reverse("orgs:governance", args=[ns.org.slug])).status_code == 200
