@@ -343,11 +343,22 @@ def enforce(request, organization_id: int | None) -> HttpResponse | None:
     """For page guards: a redirect to the org's SSO when it requires SSO of this person and
     the session did not come through it; a redirect to enrolment when the org requires 2FA
     the user lacks."""
+    user = getattr(request, "user", None)
+    if not organization_id or user is None or not user.is_authenticated:
+        return None
+    from orgs.models import GovernancePolicy
     from orgs.sso.enforcement import session_gate
 
-    if (to_sso := session_gate(request, organization_id)) is not None:
+    Kind = GovernancePolicy.Kind
+    values = dict(  # both page-level policies in one query
+        GovernancePolicy.objects.filter(
+            organization_id=organization_id, kind__in=[Kind.REQUIRE_SSO, Kind.REQUIRE_TWO_FACTOR]
+        ).values_list("kind", "value")
+    )
+    sso_required = bool((values.get(Kind.REQUIRE_SSO) or {}).get("enabled"))
+    if sso_required and (to_sso := session_gate(request, organization_id, required=True)):
         return to_sso
-    if not must_enrol(request.user, organization_id):
+    if not (values.get(Kind.REQUIRE_TWO_FACTOR) or {}).get("enabled") or has_two_factor(user):
         return None
     from orgs.models import Organization
 

@@ -99,15 +99,18 @@ SESSION_SSO_ORGS = "sso_orgs"  # orgs whose identity provider signed this sessio
 SESSION_BREAK_GLASS = "sso_break_glass"  # orgs an owner entered by password + 2FA
 
 
-def session_gate(request, organization_id: int | None) -> HttpResponse | None:
+def session_gate(
+    request, organization_id: int | None, *, required: bool | None = None
+) -> HttpResponse | None:
     """A redirect to the org's SSO when it requires SSO of this person and this session did
-    not come through it (a password session from before the policy, for example)."""
+    not come through it (a password session from before the policy, for example).
+    `required`: the caller already read the policy."""
     from orgs.sso.domains import verified_domain_of
 
     user = getattr(request, "user", None)
     if not organization_id or user is None or not user.is_authenticated:
         return None
-    if not requires_sso(organization_id):
+    if not (requires_sso(organization_id) if required is None else required):
         return None
     if verified_domain_of(user.email.rsplit("@", 1)[-1]) != organization_id:
         return None
