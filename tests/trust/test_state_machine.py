@@ -914,10 +914,25 @@ class PermissionModel(RuleBasedStateMachine):
             one_event=True,
         )
 
-    @rule(o=PICK, email=st.sampled_from(SSO_EMAILS), source=st.sampled_from(["saml", "oidc"]))
-    def sso_provision(self, o, email, source):
-        """An org's identity provider signs someone in (any org, any address: most refused)."""
+    @rule(
+        o=PICK,
+        email=st.sampled_from(SSO_EMAILS),
+        source=st.sampled_from(["saml", "oidc"]),
+        plausible=st.booleans(),
+        n=st.integers(0, 3),
+    )
+    def sso_provision(self, o, email, source, plausible, n):
+        """An org's identity provider signs someone in: half the time a new or known address in
+        a domain the org verified (deep sequences), half any org and address (most refused)."""
         org = self._org(o)
+        claim = (
+            VerifiedDomain.objects.filter(verified_at__isnull=False, organization__deleted_at=None)
+            .select_related("organization")
+            .order_by("pk")
+            .first()
+        )
+        if plausible and claim is not None:
+            org, email = claim.organization, f"jit{n}@{claim.domain}"
         if org is None:
             return
         self._step(
