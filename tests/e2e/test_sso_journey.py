@@ -85,6 +85,11 @@ def test_owner_sets_up_saml_and_a_new_person_signs_in_with_sso(
     admin.get_by_role("button", name="Save").click()
     expect(admin.locator("#saml")).to_contain_text(served_idp.entity_id)
     _shot(admin, "sso-settings")
+    admin.get_by_role("link", name="Governance").first.click()
+    expect(admin.locator("#policy-require_sso")).to_contain_text(
+        "Not set: single sign-on is optional."
+    )
+    _shot(admin, "governance")
 
     # A new person signs in through the IdP: no account, no invitation.
     served_idp.user = {"email": "dana.new@acme.test", "name": "Dana New"}
