@@ -72,6 +72,15 @@ EVENTS: dict[str, str] = {
     "support.view_as_started": "{actor} started viewing the organization as its admins see it, for {minutes} minutes",
     "support.org_viewed": "{actor} viewed {page}",
     "support.view_as_ended": "{actor} stopped viewing the organization",
+    "sso.domain_added": "{actor} added the domain {target} for verification",
+    "sso.domain_verified": "{actor} verified the domain {target}",
+    "sso.domain_removed": "{actor} removed the domain {target}",
+    "sso.member_provisioned": "{target} joined the organization as {role} through single sign-on ({source})",
+    "sso.signed_in": "{target} signed in through single sign-on ({source})",
+    "sso.signin_refused": "A single sign-on ({source}) was refused: {reason}",
+    "sso.saml_configured": "{actor} configured SAML single sign-on with {target}",
+    "sso.saml_removed": "{actor} removed SAML single sign-on",
+    "sso.break_glass_signin": "{target} signed in with a password and two-factor code while single sign-on is required (break-glass)",
     "audit.pruned": "{actor} archived and removed {count} events older than {before}",
 }
 

@@ -181,6 +181,7 @@ def _mount():
     from members.lifecycle_api import router as lifecycle_router
     from members.me_api import router as me_router
     from orgs.api import router as orgs_router
+    from orgs.sso.api import router as sso_router
     from workspaces.api import router as workspaces_router
 
     api.add_router("/organizations", orgs_router)
@@ -188,6 +189,7 @@ def _mount():
     api.add_router("/organizations", lifecycle_router)
     api.add_router("/organizations", audit_router)
     api.add_router("/organizations", billing_router)
+    api.add_router("/organizations", sso_router)
     api.add_router("/workspaces", workspaces_router)
     api.add_router("/me", me_router)
     api.add_router("", fallback)  # last: it matches every path

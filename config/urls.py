@@ -19,6 +19,7 @@ urlpatterns = [
     path("account/", include("members.account_urls")),
     path("", include("workspaces.urls")),
     path("", include("orgs.urls")),
+    path("", include("orgs.sso.urls")),
     path("", include("support.urls")),
     path("o/<slug:org_slug>/members/", include("members.org_urls")),
     path("o/<slug:org_slug>/audit/", include("audit.urls")),

@@ -254,11 +254,26 @@ def two_factor_disable(*, user: User, code: str) -> None:
 # --- sign-in step ----------------------------------------------------------------------------
 
 
-def signin_complete(request, user: User, next_url: str, backend: str | None = None):
-    """After the password: sign in, or hold the user at the code step if they have 2FA."""
+def signin_complete(
+    request,
+    user: User,
+    next_url: str,
+    backend: str | None = None,
+    break_glass_org: int | None = None,
+    sso_org: int | None = None,
+):
+    """After the password (or an SSO sign-in): sign in, or hold the user at the code step if
+    they have 2FA.
+
+    `break_glass_org`: an owner signing in with a password while their org requires SSO (only
+    allowed with 2FA); the sign-in is audited once the code is right. `sso_org`: the org whose
+    identity provider signed the user in. Both are remembered in the session, which is what
+    required SSO checks on the org's pages (orgs/sso/enforcement.py).
+    """
     backend = backend or getattr(user, "backend", None) or "members.backends.EmailBackend"
     if not has_two_factor(user):
         login(request, user, backend=backend)
+        _remember_how(request, sso_org=sso_org, break_glass_org=break_glass_org)
         return redirect(next_url)
     request.session.cycle_key()
     request.session[PENDING_SESSION_KEY] = {
@@ -266,6 +281,8 @@ def signin_complete(request, user: User, next_url: str, backend: str | None = No
         "backend": backend,
         "next": next_url if isinstance(next_url, str) else "",
         "at": timezone.now().timestamp(),
+        "break_glass_org": break_glass_org,
+        "sso_org": sso_org,
     }
     return redirect("members:two_factor_verify")
 
@@ -282,7 +299,32 @@ def pending_signin(request) -> tuple[User, dict] | None:
 
 def finish_signin(request, user: User, pending: dict) -> None:
     request.session.pop(PENDING_SESSION_KEY, None)
+    if pending.get("break_glass_org"):
+        from orgs.models import Organization
+
+        org = Organization.objects.alive().filter(pk=pending["break_glass_org"]).first()
+        if org is not None:
+            with transaction.atomic():
+                record(
+                    actor=user,
+                    action="sso.break_glass_signin",
+                    organization=org,
+                    target=user,
+                    details={"source": "password+2fa"},
+                )
     login(request, user, backend=pending["backend"])
+    _remember_how(
+        request, sso_org=pending.get("sso_org"), break_glass_org=pending.get("break_glass_org")
+    )
+
+
+def _remember_how(request, *, sso_org: int | None, break_glass_org: int | None) -> None:
+    """After login(): which orgs this session may use under required SSO."""
+    from orgs.sso.enforcement import SESSION_BREAK_GLASS, SESSION_SSO_ORGS
+
+    for key, org_pk in ((SESSION_SSO_ORGS, sso_org), (SESSION_BREAK_GLASS, break_glass_org)):
+        if org_pk:
+            request.session[key] = sorted({*request.session.get(key, []), int(org_pk)})
 
 
 # --- enforcement -----------------------------------------------------------------------------
@@ -298,8 +340,25 @@ def must_enrol(user, organization_id: int | None) -> bool:
 
 
 def enforce(request, organization_id: int | None) -> HttpResponse | None:
-    """For page guards: a redirect to enrolment when the org requires 2FA the user lacks."""
-    if not must_enrol(request.user, organization_id):
+    """For page guards: a redirect to the org's SSO when it requires SSO of this person and
+    the session did not come through it; a redirect to enrolment when the org requires 2FA
+    the user lacks."""
+    user = getattr(request, "user", None)
+    if not organization_id or user is None or not user.is_authenticated:
+        return None
+    from orgs.models import GovernancePolicy
+    from orgs.sso.enforcement import session_gate
+
+    Kind = GovernancePolicy.Kind
+    values = dict(  # both page-level policies in one query
+        GovernancePolicy.objects.filter(
+            organization_id=organization_id, kind__in=[Kind.REQUIRE_SSO, Kind.REQUIRE_TWO_FACTOR]
+        ).values_list("kind", "value")
+    )
+    sso_required = bool((values.get(Kind.REQUIRE_SSO) or {}).get("enabled"))
+    if sso_required and (to_sso := session_gate(request, organization_id, required=True)):
+        return to_sso
+    if not (values.get(Kind.REQUIRE_TWO_FACTOR) or {}).get("enabled") or has_two_factor(user):
         return None
     from orgs.models import Organization
 

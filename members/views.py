@@ -40,8 +40,20 @@ def signin(request):
             request, email=form.cleaned_data["email"], password=form.cleaned_data["password"]
         )
         if user is not None:
-            return two_factor.signin_complete(request, user, _next_url(request))
-        if getattr(request, "axes_locked_out", False):
+            # Required single sign-on (orgs/sso/enforcement.py): the password is not enough.
+            from orgs.sso.enforcement import password_gate
+
+            gate = password_gate(user)
+            if gate.allowed:
+                return two_factor.signin_complete(
+                    request,
+                    user,
+                    _next_url(request),
+                    break_glass_org=gate.organization.pk if gate.break_glass else None,
+                )
+            form.add_error(None, gate.message)
+            status = 403
+        elif getattr(request, "axes_locked_out", False):
             error = locked_error()
             form.add_error(None, error.message)
             status = error.status

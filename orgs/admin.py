@@ -5,7 +5,14 @@ from django.db.models import Count
 
 from config.admin import ViewOnlyAdmin, ViewOnlyInline
 from members.models import OrgMembership
-from orgs.models import GovernancePolicy, Organization, WorkspaceLinkPeriod
+from orgs.models import (
+    GovernancePolicy,
+    Organization,
+    SamlAssertionUse,
+    SamlConnection,
+    VerifiedDomain,
+    WorkspaceLinkPeriod,
+)
 from workspaces.models import Workspace
 
 
@@ -81,3 +88,27 @@ class GovernancePolicyAdmin(ViewOnlyAdmin):
     search_fields = ("organization__name", "organization__slug")
     list_select_related = ("organization", "updated_by")
     autocomplete_fields = ("organization", "updated_by")
+
+
+@admin.register(VerifiedDomain)
+class VerifiedDomainAdmin(ViewOnlyAdmin):
+    list_display = ("domain", "organization", "verified_at", "created_at", "public_id")
+    list_filter = (("verified_at", admin.EmptyFieldListFilter),)
+    search_fields = ("domain", "organization__name", "organization__slug", "=public_id")
+    list_select_related = ("organization",)
+    exclude = ("token",)
+
+
+@admin.register(SamlConnection)
+class SamlConnectionAdmin(ViewOnlyAdmin):
+    list_display = ("organization", "idp_entity_id", "enabled", "allow_idp_initiated", "updated_at")
+    list_filter = ("enabled", "allow_idp_initiated")
+    search_fields = ("organization__name", "organization__slug", "idp_entity_id")
+    list_select_related = ("organization",)
+
+
+@admin.register(SamlAssertionUse)
+class SamlAssertionUseAdmin(ViewOnlyAdmin):
+    list_display = ("assertion_id", "organization", "used_at", "not_on_or_after")
+    search_fields = ("=assertion_id", "organization__name")
+    list_select_related = ("organization",)

@@ -120,6 +120,13 @@ def policies_for_workspace(workspace) -> list[tuple[str, str]] | None:
             else "New organization members get no access here.",
         ),
         ("Two-factor sign-in", _two_factor_rule(values.get(Kind.REQUIRE_TWO_FACTOR) or {})),
+        (
+            "Single sign-on",
+            "Required for addresses in the organization's verified domains (owners keep a "
+            "password and two-factor way in)."
+            if (values.get(Kind.REQUIRE_SSO) or {}).get("enabled")
+            else "Optional.",
+        ),
     ]
 
 

@@ -162,6 +162,10 @@ def clean_policy_value(*, actor: User, org: Organization, kind: str, value) -> d
         return _clean_default_grant(org, value)
     if kind == Kind.SUPPORT_ACCESS:
         return _clean_support_access(value)
+    if kind == Kind.REQUIRE_SSO:
+        from orgs.sso.enforcement import clean_require_sso
+
+        return clean_require_sso(org, value)
     return _clean_two_factor(actor, value)
 
 

@@ -69,6 +69,18 @@ class TwoFactorPolicyForm(forms.Form):
         return {"enabled": self.cleaned_data["enabled"]}
 
 
+class RequireSsoForm(forms.Form):
+    enabled = forms.BooleanField(
+        label="Require single sign-on",
+        required=False,
+        help_text="Everyone whose email is in a verified domain must sign in through the "
+        "organization's identity provider; owners keep a password and two-factor way in.",
+    )
+
+    def value(self):
+        return {"enabled": self.cleaned_data["enabled"]}
+
+
 class SupportAccessForm(forms.Form):
     mode = forms.ChoiceField(
         label="Support may view this organization",
@@ -98,6 +110,7 @@ SECTIONS = [
     (Kind.DEFAULT_WORKSPACE_GRANT, DefaultGrantForm),
     (Kind.REQUIRE_TWO_FACTOR, TwoFactorPolicyForm),
     (Kind.SUPPORT_ACCESS, SupportAccessForm),
+    (Kind.REQUIRE_SSO, RequireSsoForm),
 ]
 FORM_OF = dict(SECTIONS)
 
@@ -129,6 +142,7 @@ def _summary(kind: str, policy, names: dict[str, str]) -> str:
             Kind.DEFAULT_WORKSPACE_GRANT: "Not set: new members get no workspace access.",
             Kind.REQUIRE_TWO_FACTOR: "Not set: two-factor sign-in is optional.",
             Kind.SUPPORT_ACCESS: access_from_value(None).label,
+            Kind.REQUIRE_SSO: "Not set: single sign-on is optional.",
         }[kind]
     value = policy.value
     if kind == Kind.SUPPORT_ACCESS:

@@ -77,6 +77,7 @@ class GovernancePolicy(models.Model):
     sync_min_role:         {"role": 20|30}  (workspace role needed to write syncs/destinations)
     default_workspace_grant: {"workspaces": ["ws_…"], "role": 10|20}
     require_two_factor:    {"enabled": true}
+    require_sso:           {"enabled": true}  (orgs/sso/enforcement.py)
     support_access:        {"mode": "off"} | {"mode": "always"} | {"mode": "until", "hours": 24, "until": "<ISO>"}
     """
 
@@ -86,6 +87,7 @@ class GovernancePolicy(models.Model):
         DEFAULT_WORKSPACE_GRANT = "default_workspace_grant", "Default workspace grant"
         REQUIRE_TWO_FACTOR = "require_two_factor", "Require two-factor sign-in"
         SUPPORT_ACCESS = "support_access", "Support access"
+        REQUIRE_SSO = "require_sso", "Require single sign-on"
 
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="policies"
@@ -104,3 +106,16 @@ class GovernancePolicy(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} for {self.organization}"
+
+
+# Enterprise identity lives in its own package; its models belong to this app.
+from orgs.sso.models import SamlAssertionUse, SamlConnection, VerifiedDomain  # noqa: E402
+
+__all__ = [
+    "GovernancePolicy",
+    "Organization",
+    "SamlAssertionUse",
+    "SamlConnection",
+    "VerifiedDomain",
+    "WorkspaceLinkPeriod",
+]

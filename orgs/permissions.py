@@ -18,6 +18,7 @@ class OrgCapability(StrEnum):
     VIEW_USAGE_AUDIT = "see the usage dashboard and the audit log and export it"
     MANAGE_GOVERNANCE = "manage governance policies"
     MANAGE_BILLING = "manage billing settings, the plan and payment methods"
+    MANAGE_SSO = "manage verified domains and single sign-on"
     UPDATE_ORG = "update the organization's name and slug"
     DELETE_ORG = "delete the organization"
     # Access lifecycle (issue 17): beyond SPEC §3, decided here and written into the README.
@@ -39,6 +40,7 @@ ORG_CAPABILITIES: dict[OrgCapability, Role] = {
     OrgCapability.VIEW_USAGE_AUDIT: Role.ADMIN,
     OrgCapability.MANAGE_GOVERNANCE: Role.ADMIN,
     OrgCapability.MANAGE_BILLING: Role.OWNER,
+    OrgCapability.MANAGE_SSO: Role.OWNER,
     OrgCapability.UPDATE_ORG: Role.ADMIN,
     OrgCapability.DELETE_ORG: Role.OWNER,
     OrgCapability.SUSPEND_MEMBERS: Role.ADMIN,

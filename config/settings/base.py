@@ -195,6 +195,20 @@ AUDIT_DB_APP_ROLE = env("AUDIT_DB_APP_ROLE", default="")
 AUDIT_CHECKPOINT_KEY = env("AUDIT_CHECKPOINT_KEY", default="")
 AUDIT_CHECKPOINT_EVERY = env.int("AUDIT_CHECKPOINT_EVERY", default=1000)
 
+# Enterprise identity (orgs/sso/): the DNS servers that verify domain TXT records (empty = the
+# system's resolver) and their port; the SAML signing tool (Debian's xmlsec1) and the SP key
+# pair (PEM files; generated into var/sso/ on first use when unset). See README.
+SSO_DNS_NAMESERVERS = env.list("SSO_DNS_NAMESERVERS", default=[])
+SSO_DNS_PORT = env.int("SSO_DNS_PORT", default=53)
+SSO_DNS_TIMEOUT = env.float("SSO_DNS_TIMEOUT", default=5.0)
+SAML_XMLSEC_BINARY = env("SAML_XMLSEC_BINARY", default="/usr/bin/xmlsec1")
+SAML_SP_KEY_FILE = env("SAML_SP_KEY_FILE", default="")
+SAML_SP_CERT_FILE = env("SAML_SP_CERT_FILE", default="")
+SAML_SP_KEY_DIR = Path(env("SAML_SP_KEY_DIR", default=str(BASE_DIR / "var" / "sso")))
+# IdP metadata by URL: https only, and never an address inside our own network, unless this is
+# on (tests serve an IdP on loopback over plain http).
+SSO_METADATA_ALLOW_PRIVATE = env.bool("SSO_METADATA_ALLOW_PRIVATE", default=False)
+
 # How often (seconds) a person's Last Active timestamp may be written.
 LAST_ACTIVE_THROTTLE_SECONDS = 300
 INVITATION_TTL_DAYS = 7

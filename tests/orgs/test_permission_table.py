@@ -44,6 +44,8 @@ SUSPEND = "suspend / unsuspend member below owner"
 REINSTATE = "reinstate a member removed in the last 90 days"
 REVIEW = "see access reviews, decide the grants a review assigns to you"
 START_REVIEW = "start, finish and read access reviews"
+# Not in SPEC §3 (added with enterprise identity, README "Single sign-on"): owners only.
+SSO = "verified domains and single sign-on"
 SPEC_ROWS = {
     VIEW: OrgCapability.VIEW,
     PENDING: OrgCapability.VIEW_INVITATIONS,
@@ -60,6 +62,7 @@ SPEC_ROWS = {
     REINSTATE: OrgCapability.REINSTATE_MEMBERS,
     REVIEW: OrgCapability.REVIEW_ACCESS,
     START_REVIEW: OrgCapability.START_ACCESS_REVIEWS,
+    SSO: OrgCapability.MANAGE_SSO,
 }
 
 
@@ -147,6 +150,15 @@ TABLE = [
     Action(USAGE_AUDIT, "audit:export", ADMINS),
     Action(GOVERNANCE, "orgs:governance", ADMINS),
     Action(BILLING, "billing:overview", OWNERS),
+    Action(SSO, "sso:settings", OWNERS),
+    Action(
+        SSO,
+        "sso:settings",
+        OWNERS,
+        method="post",
+        data=lambda ns, actor: {"action": "add_domain", "domain": "acme.test"},
+        done=lambda ns: ns.org.domains.filter(domain="acme.test").exists(),
+    ),
     Action(UPDATE, "orgs:settings", ADMINS),
     Action(
         UPDATE,

@@ -156,6 +156,25 @@ CASES = {
             ("get", lambda ns: f"/organizations/{ns.org.public_id}/removed-members", None),
         )
     ],
+    OrgCapability.MANAGE_SSO: [
+        Case(
+            ("get", "sso:settings", ORG, None),
+            ("get", lambda ns: f"/organizations/{ns.org.public_id}/saml", None),
+        ),
+        Case(
+            (
+                "post",
+                "sso:settings",
+                ORG,
+                lambda ns, a: {"action": "add_domain", "domain": "a.test"},
+            ),
+            (
+                "post",
+                lambda ns: f"/organizations/{ns.org.public_id}/domains",
+                lambda ns, a: {"domain": "a.test"},
+            ),
+        ),
+    ],
     OrgCapability.DELETE_ORG: [
         Case(
             ("post", "orgs:delete", ORG, lambda ns, a: {"confirm_slug": ns.org.slug}),

@@ -15,6 +15,9 @@ every step it checks against the database:
   org role) — is traced to an actor who held the right to give it: the actor already had that
   power there, or the workspace was linked by one of its owners, or created by the actor, or
   the person accepted an invitation whose grants were checked when it was issued;
+- single sign-on: a person the org's identity provider vouches for (JIT provisioning, shared by
+  SAML and OIDC) may gain only the org's default role and its default workspace grant, and only
+  in the org that verified their email's domain;
 - invariant 7, policies hold: whoever gains access to a linked workspace is a member of its
   org (a seat), has an address in the org's allowed domains, and members plus pending
   invitations stay within the plan's seats.
@@ -64,6 +67,9 @@ from orgs import governance_services
 from orgs import services as org_services
 from orgs.governance import allowed_email_domains
 from orgs.models import GovernancePolicy, Organization
+from orgs.sso import domains as sso_domains
+from orgs.sso.models import VerifiedDomain
+from orgs.sso.provisioning import SSO_DEFAULT_ORG_ROLE, sso_provision_member
 from reviews import services as review_services
 from reviews.models import AccessReview, AccessReviewItem
 from support import services as support_services
@@ -81,6 +87,8 @@ EMAILS = [
     "frank@acme.test",
 ]
 NEW_EMAILS = ["new@acme.test", "mallory@evil.test"]
+SSO_EMAILS = ["sso.new@acme.test", "sso.other@evil.test", "carol@acme.test", "erin@evil.test"]
+IDP = type("IdentityProvider", (), {"pk": -1, "email": "(the org's identity provider)"})()
 ROLES = st.sampled_from([Role.MEMBER, Role.ADMIN, Role.OWNER])
 # Uniform picks (st.integers leans towards small values, which would mostly pick the first person).
 PICK = st.sampled_from(range(64))
@@ -127,6 +135,10 @@ def _seed() -> None:
     )
     ensure_support_roles()
     engineer.groups.add(Group.objects.get(name=TIER_2))
+    # Acme has verified acme.test, so its identity provider may provision people there.
+    VerifiedDomain.objects.create(
+        organization=acme, domain="acme.test", token="seed", verified_at=timezone.now()
+    )
     plan = BillingAccount.objects.get(organization=acme).plan
     plan.max_members = 6
     plan.save()
@@ -158,6 +170,9 @@ def _snapshot() -> dict:
         "sessions": set(UserSession.objects.values_list("pk", flat=True)),
         "reviews": set(AccessReview.objects.values_list("pk", "status")),
         "review_items": set(AccessReviewItem.objects.values_list("pk", "decision", "new_role")),
+        "verified_domains": set(
+            VerifiedDomain.objects.values_list("pk", "organization", "domain", "verified_at")
+        ),
     }
 
 
@@ -283,10 +298,11 @@ class PermissionModel(RuleBasedStateMachine):
         accepted=None,
         ws_accepted=None,
         recovery=None,
-        request_only=False,
+        sso=None,
+        asks=False,
     ):
-        """Run one service call and check it. `request_only`: the action may be a request that
-        changes no access state but is itself audited (support asking owners to confirm)."""
+        """Run one service call and check it. `asks`: the action may be a request that changes
+        no access state but is itself audited (support asking owners to confirm)."""
         before, powers = _snapshot(), Powers.read()
         seats_before = self._seats()
         last_event = AuditEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
@@ -304,23 +320,27 @@ class PermissionModel(RuleBasedStateMachine):
         new_events = AuditEvent.objects.filter(pk__gt=last_event)
         events = new_events.count()
         for chain_key in set(new_events.values_list("chain_key", flat=True)):
-            chain = verify_chain(chain_key)
+            chain = verify_chain(chain_key)  # not `result`: that is the service's answer
             assert chain.ok, f"audit chain {chain_key} broken: {chain.problem}"
-        if after == before and request_only:
-            assert events <= 1, f"a request wrote {events} audit events"
+        if after == before and asks:
+            assert events <= 1, "a request for confirmation wrote more than its one event"
         elif after == before:
             assert events == 0, "an action that changed nothing wrote an audit event"
         elif one_event:
             assert events == 1, f"one change wrote {events} audit events"
         else:
             assert events >= 1, "a change wrote no audit event"
-        self._check_no_escalation(actor, powers, before, accepted, ws_accepted, recovery)
+        self._check_no_escalation(actor, powers, before, accepted, ws_accepted, recovery, sso)
         self._check_policies(before, seats_before)
         return result
 
     def _check_no_escalation(
-        self, actor, before: Powers, snap_before, accepted, ws_accepted, recovery
+        self, actor, before: Powers, snap_before, accepted, ws_accepted, recovery, sso=None
     ):
+        # sso = (org pk, email): the org's identity provider vouched for this address.
+        sso_user = None
+        if sso is not None:
+            sso_user = User.objects.filter(email=sso[1]).values_list("pk", flat=True).first()
         after = Powers.read()
         new_orgs = {o for o, *_ in _snapshot()["orgs"]} - {o for o, *_ in snap_before["orgs"]}
         new_ws = set(after.ws_org) - set(before.ws_org)
@@ -338,6 +358,8 @@ class PermissionModel(RuleBasedStateMachine):
                 continue  # the invitation's org role, checked when it was issued
             if recovery is not None and o == recovery[0] and not recovery[1]:
                 continue  # support's ownership recovery, only while no owner can act
+            if sso and u == sso_user and o == sso[0] and role <= SSO_DEFAULT_ORG_ROLE:
+                continue  # JIT provisioning: the default role, in the org that owns the domain
             assert before.org.get((actor.pk, o), 0) >= _needed(role), (
                 f"escalation: user {u} got org role {Role(role).label} in org {o} from "
                 f"{actor.email}, who held {before.org.get((actor.pk, o))}"
@@ -358,6 +380,13 @@ class PermissionModel(RuleBasedStateMachine):
                     continue
             if recovery is not None and after.ws_org.get(w) == recovery[0] and not recovery[1]:
                 continue
+            if (
+                sso
+                and u == sso_user
+                and after.ws_org.get(w) == sso[0]
+                and power <= max(SSO_DEFAULT_ORG_ROLE, self._policy_grant_role(sso[0], w))
+            ):
+                continue  # the default role and the default workspace grant, nothing more
             if ws_accepted and u == actor.pk:
                 ws_pk, role = ws_accepted
                 if w == ws_pk and power <= role:
@@ -939,7 +968,8 @@ class PermissionModel(RuleBasedStateMachine):
                 engineer=self.engineer, org=org, membership=target, **self.TICKET
             ),
             recovery=(org.pk, reachable),
-            request_only=reachable,  # with a reachable owner it only asks them (audited)
+            # While an owner is reachable this only asks them (one event, nothing changes yet).
+            asks=reachable,
         )
 
     @rule(u=PICK, o=PICK)
@@ -962,6 +992,75 @@ class PermissionModel(RuleBasedStateMachine):
                 actor=actor, org=org, kind="support_access", value={"mode": kind}
             ),
             one_event=True,
+        )
+
+    # --- enterprise identity: verified domains and SSO provisioning ---------------------------
+
+    @rule(a=PICK, o=PICK, domain=st.sampled_from(["acme.test", "evil.test", "bad domain"]))
+    def domain_add(self, a, o, domain):
+        actor = self._user(a)
+        org = self._org(o, actor)
+        self._step(
+            actor,
+            lambda: sso_domains.domain_add(actor=actor, org=org, domain=domain),
+            one_event=True,
+        )
+
+    @rule(a=PICK, d=PICK, published=st.booleans())
+    def domain_verify(self, a, d, published):
+        """The service after its DNS lookup, given the TXT values found (published or not)."""
+        actor = self._user(a)
+        claims = list(VerifiedDomain.objects.select_related("organization").order_by("pk"))
+        if not claims:
+            return
+        claim = claims[d % len(claims)]
+        found = [claim.txt_value] if published else ["v=spf1 -all"]
+        self._step(
+            actor,
+            lambda: sso_domains._mark_verified(
+                actor=actor, org=claim.organization, claim=claim, found=found
+            ),
+            one_event=True,
+        )
+
+    @rule(a=PICK, d=PICK)
+    def domain_remove(self, a, d):
+        actor = self._user(a)
+        claims = list(VerifiedDomain.objects.select_related("organization").order_by("pk"))
+        if not claims:
+            return
+        claim = claims[d % len(claims)]
+        self._step(
+            actor,
+            lambda: sso_domains.domain_remove(actor=actor, org=claim.organization, claim=claim),
+            one_event=True,
+        )
+
+    @rule(
+        o=PICK,
+        email=st.sampled_from(SSO_EMAILS),
+        source=st.sampled_from(["saml", "oidc"]),
+        plausible=st.booleans(),
+        n=st.integers(0, 3),
+    )
+    def sso_provision(self, o, email, source, plausible, n):
+        """An org's identity provider signs someone in: half the time a new or known address in
+        a domain the org verified (deep sequences), half any org and address (most refused)."""
+        org = self._org(o)
+        claim = (
+            VerifiedDomain.objects.filter(verified_at__isnull=False, organization__deleted_at=None)
+            .select_related("organization")
+            .order_by("pk")
+            .first()
+        )
+        if plausible and claim is not None:
+            org, email = claim.organization, f"jit{n}@{claim.domain}"
+        if org is None:
+            return
+        self._step(
+            IDP,
+            lambda: sso_provision_member(org=org, email=email, full_name="Jit", source=source),
+            sso=(org.pk, email),
         )
 
     # --- invariants after every step --------------------------------------------------------

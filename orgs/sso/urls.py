@@ -1,0 +1,14 @@
+from django.urls import path
+
+from orgs.sso import views
+
+app_name = "sso"
+
+urlpatterns = [
+    path("sso/", views.sso_signin, name="signin"),
+    path("sso/<slug:org_slug>/login/", views.saml_login, name="login"),
+    path("sso/<slug:org_slug>/saml/metadata/", views.saml_metadata, name="saml_metadata"),
+    path("sso/<slug:org_slug>/saml/acs/", views.saml_acs, name="saml_acs"),
+    path("sso/<slug:org_slug>/saml/complete/", views.saml_complete, name="saml_complete"),
+    path("o/<slug:org_slug>/sso/", views.sso_settings, name="settings"),
+]
