@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
@@ -12,6 +12,7 @@ from billing.forms import BillingSettingsForm, PaymentMethodForm
 from billing.limits import limits_against, rows_over_plan_message, usage_of
 from billing.models import BillingAccount, PaymentMethod, Plan
 from config.errors import DomainError
+from config.htmx import render_page
 from orgs.decorators import org_view
 from orgs.permissions import OrgCapability
 from orgs.views import apply_domain_error
@@ -84,10 +85,7 @@ def _page(request, *, settings_form=None, card_form=None, status=200, partial=No
         "settings_form": settings_form,
         "card_form": card_form or PaymentMethodForm(),
     }
-    template = "billing/overview.html"
-    if partial and request.htmx:
-        template += f"#{partial}"
-    return render(request, template, context, status=status)
+    return render_page(request, "billing/overview.html", partial, context, status)
 
 
 @org_view(BILLING)
@@ -141,8 +139,8 @@ def plan_change(request, plan_code):
         "blocked": any(r.hard and r.over for r in rows),
         "error": error,
     }
-    template = "billing/plan_change.html#preview" if request.htmx else "billing/plan_change.html"
-    return render(request, template, context, status=error.status if error else 200)
+    status = error.status if error else 200
+    return render_page(request, "billing/plan_change.html", "preview", context, status)
 
 
 @sensitive_post_parameters("number", "cvc")

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 
 from audit.events import render_sentence
 from config.errors import DomainError, ValidationFailed
+from config.htmx import render_page
 from config.roles import Role
 from members import selectors
 from members.invitations import (
@@ -41,11 +42,6 @@ COLUMNS = [
     ("last_active", "Last Active"),
     ("joined", "Joined"),
 ]
-
-
-def _partial(request) -> bool:
-    """An HTMX swap gets the fragment; a history restore (cache miss) needs the whole page."""
-    return bool(request.htmx) and not request.htmx.history_restore_request
 
 
 def _roles_for(viewer_role: Role) -> list[Role]:
@@ -115,8 +111,7 @@ def directory(request):
         "can_manage": org_can(request.org_role, OrgCapability.MANAGE_MEMBERS),
         "tab": "members",
     }
-    template = "members/directory.html#rows" if _partial(request) else "members/directory.html"
-    return render(request, template, context)
+    return render_page(request, "members/directory.html", "rows", context)
 
 
 @org_view(OrgCapability.VIEW_INVITATIONS)

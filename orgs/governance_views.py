@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 
 from config.errors import DomainError
+from config.htmx import render_page
 from config.roles import Role
 from orgs import governance_services
 from orgs.decorators import org_view
@@ -164,10 +165,10 @@ def _render(request, bound: dict | None = None, status: int = 200):
                 "form": form,
             }
         )
-    template = "orgs/governance.html#policies" if request.htmx else "orgs/governance.html"
-    return render(
+    return render_page(
         request,
-        template,
+        "orgs/governance.html",
+        "policies",
         {"org": org, "sections": sections, "tab": "governance", "has_workspaces": bool(workspaces)},
         status=status,
     )

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from config.errors import DomainError, NotFound
+from config.htmx import render_page
 from orgs import selectors, services
 from orgs.decorators import org_view
 from orgs.forms import (
@@ -42,8 +43,7 @@ def apply_domain_error(form, exc: DomainError) -> None:
 
 def _page(request, template: str, partial: str | None, context: dict, status: int = 200):
     """The whole page, or only its `partial` region when htmx asks."""
-    name = f"{template}#{partial}" if partial and request.htmx else template
-    return render(request, name, context, status=status)
+    return render_page(request, template, partial, context, status)
 
 
 def _done(request, url: str):
