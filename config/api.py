@@ -19,7 +19,7 @@ from ninja.security import HttpBearer
 from audit import context as audit_context
 from config.apikit import check_rate
 from config.errors import DomainError, PayloadTooLarge, RateLimited
-from members.activity import note_activity
+from members.activity import note_activity, note_workspace_public_id_activity
 from members.tokens import token_authenticate
 
 logger = logging.getLogger(__name__)
@@ -37,6 +37,11 @@ class TokenAuth(HttpBearer):
         )
         request.user = api_token.user
         note_activity(api_token.user)  # Last Active (SPEC §6), throttled
+        # A call whose path names a workspace is activity in that workspace, as a page is.
+        match = getattr(request, "resolver_match", None)
+        ws_public_id = match.kwargs.get("workspace_id") if match else None
+        if isinstance(ws_public_id, str) and ws_public_id:
+            note_workspace_public_id_activity(api_token.user, ws_public_id)
         return api_token
 
 
