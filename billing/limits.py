@@ -60,7 +60,7 @@ def _limit_error(organization, message: str, code: str) -> LimitExceeded:
 
 def rows_synced_this_month(organization) -> int:
     """Rows synced since the 1st, over the org's workspaces on their linked days (roll-ups)."""
-    from billing.selectors import rows_synced_this_month as from_rollups
+    from billing.linked_rows import rows_synced_this_month as from_rollups
 
     return int(from_rollups(organization) or 0)
 

@@ -15,10 +15,11 @@ from datetime import date, timedelta
 from functools import cached_property
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, Sum
+from django.db.models import Q
 from django.utils import timezone
 
-from billing.models import ActiveMemberCount, DailyWorkspaceUsage
+from billing.linked_rows import linked_rows as _linked_rows
+from billing.models import ActiveMemberCount
 from billing.rollups import ACTIVE_WINDOW_DAYS
 from config.bounds import DAY_RANGE_HINT, day_in_bounds
 from config.errors import ValidationFailed
@@ -261,17 +262,6 @@ def clean_usage_range(since: date | None, until: date | None) -> tuple[date, dat
     return since, until
 
 
-def _linked_that_day(org: Organization) -> Exists:
-    """For a row with `workspace` and `day`: was that workspace linked to the org that day?"""
-    return Exists(
-        WorkspaceLinkPeriod.objects.filter(
-            organization=org,
-            workspace=OuterRef("workspace"),
-            linked_at__date__lte=OuterRef("day"),
-        ).filter(Q(unlinked_at__isnull=True) | Q(unlinked_at__date__gte=OuterRef("day")))
-    )
-
-
 def _linked_days_in_range(periods: list[LinkSpan], since: date, until: date) -> int:
     """Days of since..until covered by at least one period (periods may overlap)."""
     spans = sorted((max(p.linked_on, since), min(p.unlinked_on or until, until)) for p in periods)
@@ -285,19 +275,6 @@ def _linked_days_in_range(periods: list[LinkSpan], since: date, until: date) -> 
 
 
 _FIGURES = ("runs", "succeeded", "failed", "rows_processed", "bytes_processed")
-
-
-def _linked_rows(org: Organization, since: date, until: date):
-    """DailyWorkspaceUsage rows of the range, on days the workspace was linked to the org.
-
-    The `workspace__in` is implied by the EXISTS; it lets PostgreSQL read each of the org's
-    workspaces' days through the (workspace, day) index instead of every workspace's days.
-    """
-    return DailyWorkspaceUsage.objects.filter(
-        day__gte=since,
-        day__lte=until,
-        workspace__in=WorkspaceLinkPeriod.objects.filter(organization=org).values("workspace"),
-    ).filter(_linked_that_day(org))
 
 
 def _usage_sums(org: Organization, since: date, until: date, bucket_days: int) -> list[tuple]:
@@ -458,13 +435,3 @@ def usage_for(org: Organization, *, since: date, until: date) -> UsageReport:
         workspaces=workspaces,
         daily=daily,
     )
-
-
-def rows_synced_this_month(org: Organization, *, today: date | None = None) -> int:
-    """Rows processed by the org's workspaces this calendar month (UTC), on their linked days.
-
-    Read from the roll-ups, so it trails the raw runs by at most one roll-up interval.
-    """
-    today = today or timezone.now().date()
-    total = _linked_rows(org, today.replace(day=1), today).aggregate(n=Sum("rows_processed"))["n"]
-    return total or 0

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 
+from celery import shared_task
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -34,6 +35,7 @@ from config.errors import (
     ValidationFailed,
 )
 from config.roles import Role
+from members.invitation_email import send_invitation_message
 from members.models import Invitation, InvitationGrant, OrgMembership, User, normalize_email
 from members.services import workspace_grant_via_org
 from members.verification import email_verified_by_token, is_verified
@@ -68,10 +70,6 @@ def new_token() -> tuple[str, str]:
 
 def hash_token(raw: str) -> str:
     return hashlib.sha256((raw or "").encode()).hexdigest()
-
-
-def invitation_link(token: str) -> str:
-    return f"{settings.SITE_URL}/invitations/{token}/"
 
 
 def _ttl() -> timedelta:
@@ -641,11 +639,32 @@ def invitation_accept(*, user: User, token: str) -> AcceptResult:
 # --- delivery -------------------------------------------------------------------------------
 
 
+# Celery tasks (members/tasks.py imports them for autodiscovery; names kept as members.tasks.*).
+
+
+@shared_task(name="members.tasks.send_invitation_email", ignore_result=True)
+def send_invitation_email(invitation_id: int, token: str) -> str:
+    """Deliver one invitation with the token minted for it; idempotent (see invitation_deliver)."""
+    return invitation_deliver(invitation_id=invitation_id, token=token)
+
+
+@shared_task(name="members.tasks.resend_undelivered_invitations", ignore_result=True)
+def resend_undelivered_invitations() -> dict:
+    """Beat: (re)send queued or failed invitations whose backoff has passed."""
+    outcomes: dict[str, int] = {}
+    for pk in due_invitation_ids():
+        try:
+            outcome = invitation_deliver_due(invitation_id=pk)
+        except Exception:  # one bad row must not stop the others
+            log.exception("Re-sending invitation %s failed", pk)
+            outcome = "error"
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes
+
+
 def queue_invitation_email(invitation_id: int, token: str) -> None:
     """Runs on commit. If the broker is down the invitation stays queued for the periodic
     re-send, due at once; the page that invited never fails because of it."""
-    from members.tasks import send_invitation_email
-
     try:
         send_invitation_email.apply_async(
             (invitation_id, token),
@@ -676,8 +695,6 @@ def backoff(attempts: int) -> timedelta:
 
 def _send_locked(inv: Invitation, token: str) -> str:
     """Send the email for a locked invitation and record the outcome on it."""
-    from members.tasks import send_invitation_message
-
     now = timezone.now()
     inv.delivery_attempts += 1
     inv.last_attempt_at = now
