@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "orgs",
     "audit",
     "billing",
+    "bench",  # `manage.py bench`: the benchmark, apart from the product's apps
     "axes",  # sign-in throttling (members/auth.py)
     "support",  # last: its admin re-registers some of the others' with support actions
 ]

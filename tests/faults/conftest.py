@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from config.bench.database import database_url
-from config.bench.infra import CeleryWorker, purge_queue, worker_env
+from bench.database import database_url
+from bench.infra import CeleryWorker, purge_queue, worker_env
 
 # Worker output, for when a fault test fails: var/faults/<worker>.log
 WORKER_LOGS = Path(__file__).resolve().parents[2] / "var" / "faults"

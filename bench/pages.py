@@ -24,9 +24,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from bench.generate import OrgData
+from bench.timing import repeat, sql_log, time_sql
 from billing.selectors import spark_bucket_days
-from config.bench.generate import OrgData
-from config.bench.timing import repeat, sql_log, time_sql
 from members.models import OrgMembership
 
 PAGE_TARGET_MS = 50
