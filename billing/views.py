@@ -11,11 +11,10 @@ from billing import services
 from billing.forms import BillingSettingsForm, PaymentMethodForm
 from billing.limits import limits_against, rows_over_plan_message, usage_of
 from billing.models import BillingAccount, PaymentMethod, Plan
-from config.errors import DomainError
+from config.errors import DomainError, apply_domain_error
 from config.htmx import render_page
 from orgs.decorators import org_view
 from orgs.permissions import OrgCapability
-from orgs.views import apply_domain_error
 
 BILLING = OrgCapability.MANAGE_BILLING
 

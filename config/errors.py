@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DomainError(Exception):
     """A refusal with a stable machine code, an HTTP status and a human message."""
@@ -66,3 +68,11 @@ class ValidationFailed(DomainError):
 
     status = 422
     code = "invalid"
+
+
+def apply_domain_error(form: Any, exc: DomainError) -> None:
+    """Show a service's refusal on the form: field errors on their fields, the rest on top."""
+    for field, message in exc.fields.items():
+        form.add_error(field if field in form.fields else None, message)
+    if not exc.fields:
+        form.add_error(None, exc.message)

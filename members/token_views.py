@@ -9,10 +9,9 @@ from django.shortcuts import redirect
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from config.errors import DomainError
+from config.errors import DomainError, apply_domain_error
 from config.htmx import render_page
 from members.tokens import get_own_token, token_create, token_revoke, tokens_of
-from orgs.views import apply_domain_error
 
 EXPIRY_CHOICES = [
     ("", "Never"),

@@ -6,7 +6,7 @@ from django import forms
 from django.contrib import messages
 from django.shortcuts import redirect
 
-from config.errors import DomainError
+from config.errors import DomainError, apply_domain_error
 from config.htmx import render_page
 from config.roles import Role
 from orgs import governance_services
@@ -15,7 +15,6 @@ from orgs.governance import policies_for_org
 from orgs.models import GovernancePolicy
 from orgs.permissions import OrgCapability
 from orgs.support_access import MAX_HOURS, access_from_value
-from orgs.views import apply_domain_error
 from workspaces.models import Workspace
 
 Kind = GovernancePolicy.Kind

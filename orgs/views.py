@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from config.errors import DomainError, NotFound
+from config.errors import DomainError, NotFound, apply_domain_error
 from config.htmx import render_page
 from orgs import selectors, services
 from orgs.decorators import org_view
@@ -31,14 +31,6 @@ from workspaces.selectors import workspace_for_viewer
 from workspaces.services import workspace_delete as delete_workspace_and_data
 
 FORM_INVALID = 422
-
-
-def apply_domain_error(form, exc: DomainError) -> None:
-    """Show a service's refusal on the form: field errors on their fields, the rest on top."""
-    for field, message in exc.fields.items():
-        form.add_error(field if field in form.fields else None, message)
-    if not exc.fields:
-        form.add_error(None, exc.message)
 
 
 def _page(request, template: str, partial: str | None, context: dict, status: int = 200):

@@ -17,11 +17,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from config.bounds import page_number
-from config.errors import DomainError, NotFound
+from config.errors import DomainError, NotFound, apply_domain_error
 from config.htmx import render_page
 from config.roles import Role
 from orgs import governance
-from orgs.views import apply_domain_error
 from workspaces import selectors, services
 from workspaces.decorators import workspace_view
 from workspaces.forms import (
