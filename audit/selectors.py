@@ -7,8 +7,6 @@ COUNT of the table, so the thousandth page costs what the first one does.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import re
 from collections.abc import Iterator
@@ -23,6 +21,7 @@ from django.utils.text import slugify
 
 from audit.events import CATEGORIES, EVENTS
 from audit.models import AuditEvent, ChainVerification
+from config import cursors
 from config.bounds import MAX_YEAR, MIN_YEAR, day_in_bounds, moment_in_bounds
 from config.errors import ValidationFailed
 from members.models import OrgMembership, User, normalize_email
@@ -36,30 +35,27 @@ MAX_LIMIT = 1000
 
 
 def encode_cursor(event: AuditEvent) -> str:
-    raw = f"{event.occurred_at.isoformat()}|{event.pk}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return cursors.encode_cursor([event.occurred_at.isoformat(), event.pk])
 
 
 def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
     """(occurred_at, id) of the last event of the previous page; ValidationFailed if garbled."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        when, pk = raw.split("|")
-        moment = dt.datetime.fromisoformat(when)
-        if moment.tzinfo is None or not moment_in_bounds(moment):
-            raise ValueError("naive or out of range")
-        pk = int(pk)
-        if not 0 < pk < 2**63:
-            raise ValueError("not a row id")
-        return moment, pk
-    except (ValueError, UnicodeDecodeError, binascii.Error):
-        raise ValidationFailed(
-            "That page link is broken; start again from the newest events.",
-            fields={"cursor": "Not a valid cursor."},
-        ) from None
-
-
-# --- the one selector -------------------------------------------------------------------
+    bad = ValidationFailed(
+        "That page link is broken; start again from the newest events.",
+        fields={"cursor": "Not a valid cursor."},
+    )
+    moment, pk = cursors.decode_cursor(
+        cursor,
+        AuditEvent,
+        ("-occurred_at", "-id"),
+        message=bad.message,
+        field_message="Not a valid cursor.",
+    )
+    if moment is None or moment.tzinfo is None or not moment_in_bounds(moment):
+        raise bad
+    if not 0 < pk < 2**63:
+        raise bad
+    return moment, pk
 
 
 def events_for(

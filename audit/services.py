@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
@@ -59,7 +59,7 @@ def event_hash(event: AuditEvent) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def target_of(obj) -> tuple[str, str, str]:
+def target_of(obj: Any) -> tuple[str, str, str]:
     """(type, public id, label) for any of our models."""
     if obj is None:
         return "", "", ""
@@ -77,7 +77,7 @@ def record(
     action: str,
     organization: Organization | None = None,
     workspace: Workspace | None = None,
-    target=None,
+    target: Any = None,
     target_label: str | None = None,
     details: dict | None = None,
 ) -> AuditEvent:
@@ -195,7 +195,7 @@ INSERT_WITH_CHECKPOINT_SQL = (
 )
 
 
-def _append_postgres(conn, event: AuditEvent) -> None:
+def _append_postgres(conn: Any, event: AuditEvent) -> None:
     """Two round trips: lock the head (next seq, previous hash), then insert the event."""
     with conn.cursor() as cur:
         cur.execute(LOCK_HEAD_SQL, [event.chain_key])

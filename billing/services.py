@@ -252,11 +252,11 @@ def payment_method_add(
     return pm
 
 
-def _lock_payment_method(account: BillingAccount, payment_method_id) -> PaymentMethod:
+def _lock_payment_method(account: BillingAccount, payment_method_id: object) -> PaymentMethod:
     try:
-        pk = int(payment_method_id)
+        pk = int(payment_method_id)  # type: ignore[call-overload]
     except (TypeError, ValueError):
-        pk = None
+        raise NotFound("No such payment method.") from None
     pm = PaymentMethod.objects.select_for_update().filter(account=account, pk=pk).first()
     if pm is None:
         raise NotFound("No such payment method.")

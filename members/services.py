@@ -6,7 +6,10 @@ then membership rows — the same as orgs.services.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.db import transaction
+from django.db.models import QuerySet
 
 from audit.services import record
 from config.errors import Conflict, NotFound, ValidationFailed
@@ -88,7 +91,7 @@ def member_change_role(
     return membership
 
 
-def _linked_workspaces(org: Organization, ids=None):
+def _linked_workspaces(org: Organization, ids: Iterable[int] | None = None) -> QuerySet[Workspace]:
     qs = Workspace.objects.filter(organization=org)
     if ids is not None:
         qs = qs.filter(pk__in=ids)
@@ -97,10 +100,10 @@ def _linked_workspaces(org: Organization, ids=None):
 
 def workspace_grant_via_org(
     *,
-    actor,
-    org,
-    workspace,
-    user,
+    actor: User | None,
+    org: Organization,
+    workspace: Workspace,
+    user: User,
     role: Role,
     existing: WorkspaceMembership | None,
     details: dict | None = None,
@@ -156,7 +159,9 @@ def workspace_grant_via_org(
     return existing
 
 
-def _revoke(*, actor, org, workspace, membership: WorkspaceMembership):
+def _revoke(
+    *, actor: User, org: Organization, workspace: Workspace, membership: WorkspaceMembership
+) -> None:
     ensure_not_last_owner(workspace, membership)
     membership.delete()
     record(

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from config.errors import NotFound, PermissionDenied
 from config.roles import Role
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
+
+    from members.models import User
+    from orgs.models import Organization
 
 
 class OrgCapability(StrEnum):
@@ -38,7 +45,7 @@ ORG_CAPABILITIES: dict[OrgCapability, Role] = {
 }
 
 
-def org_role_of(user, organization) -> Role | None:
+def org_role_of(user: User | AnonymousUser | None, organization: Organization | int) -> Role | None:
     """The user's org role, or None when they are not a member."""
     from members.models import OrgMembership
 
@@ -61,7 +68,7 @@ def org_capabilities(role: Role | None) -> dict[str, bool]:
     return {cap.name: org_can(role, cap) for cap in OrgCapability}
 
 
-def require_org(role: Role | None, capability: OrgCapability) -> None:
+def require_org(role: Role | None, capability: OrgCapability) -> Role:
     """Non-members get NotFound (the org's existence is not revealed); a too-low role gets 403."""
     if role is None:
         raise NotFound("No such organization.")
@@ -71,10 +78,11 @@ def require_org(role: Role | None, capability: OrgCapability) -> None:
             f"You need the {needed.label} role or higher in this organization to {capability.value}.",
             code="role_required",
         )
-
-
-def require_org_capability(user, organization, capability: OrgCapability) -> Role:
-    """Look up the user's role and require the capability; returns the role."""
-    role = org_role_of(user, organization)
-    require_org(role, capability)
     return role
+
+
+def require_org_capability(
+    user: User | AnonymousUser | None, organization: Organization, capability: OrgCapability
+) -> Role:
+    """Look up the user's role and require the capability; returns the role."""
+    return require_org(org_role_of(user, organization), capability)

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from config.errors import NotFound, PermissionDenied
 from config.roles import Role
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
+
+    from members.models import User
+    from workspaces.models import Workspace
 
 
 class WorkspaceCapability(StrEnum):
@@ -33,7 +40,7 @@ WORKSPACE_CAPABILITIES: dict[WorkspaceCapability, Role] = {
 }
 
 
-def workspace_role_of(user, workspace) -> Role | None:
+def workspace_role_of(user: User | AnonymousUser | None, workspace: Workspace | int) -> Role | None:
     from workspaces.models import WorkspaceMembership
 
     if user is None or not user.is_authenticated:
@@ -46,7 +53,7 @@ def workspace_role_of(user, workspace) -> Role | None:
     return Role(role) if role is not None else None
 
 
-def required_role(workspace, capability: WorkspaceCapability) -> Role:
+def required_role(workspace: Workspace, capability: WorkspaceCapability) -> Role:
     """The role a capability needs here: the table's, raised (never lowered) by org governance."""
     needed = WORKSPACE_CAPABILITIES[capability]
     if capability == WorkspaceCapability.WRITE_SYNCS and workspace.organization_id:
@@ -56,7 +63,7 @@ def required_role(workspace, capability: WorkspaceCapability) -> Role:
     return needed
 
 
-def workspace_capabilities(role: Role | None, workspace) -> dict[str, bool]:
+def workspace_capabilities(role: Role | None, workspace: Workspace) -> dict[str, bool]:
     """{capability name: allowed} for templates, e.g. `request.workspace_can.DELETE_WORKSPACE`.
 
     WRITE_SYNCS is left out: governance can raise it, so pages ask `required_role` for it.
@@ -68,7 +75,9 @@ def workspace_capabilities(role: Role | None, workspace) -> dict[str, bool]:
     }
 
 
-def require_workspace(role: Role | None, workspace, capability: WorkspaceCapability) -> None:
+def require_workspace(
+    role: Role | None, workspace: Workspace, capability: WorkspaceCapability
+) -> Role:
     if role is None:
         raise NotFound("No such workspace.")
     needed = required_role(workspace, capability)
@@ -77,9 +86,10 @@ def require_workspace(role: Role | None, workspace, capability: WorkspaceCapabil
             f"You need the {needed.label} role or higher in {workspace.name} to {capability.value}.",
             code="role_required",
         )
-
-
-def require_workspace_capability(user, workspace, capability: WorkspaceCapability) -> Role:
-    role = workspace_role_of(user, workspace)
-    require_workspace(role, workspace, capability)
     return role
+
+
+def require_workspace_capability(
+    user: User | AnonymousUser | None, workspace: Workspace, capability: WorkspaceCapability
+) -> Role:
+    return require_workspace(workspace_role_of(user, workspace), workspace, capability)
