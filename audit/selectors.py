@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.core.cache import cache
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.db.models.fields.tuple_lookups import Tuple, TupleLessThan
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -91,7 +92,7 @@ def events_for(
 
 
 def iter_events(
-    org: Organization | int, *, batch_size: int = 2000, **filters
+    org: Organization | int, *, batch_size: int = 2000, **filters: Any
 ) -> Iterator[AuditEvent]:
     """Every event matching the filters, newest first, fetched in keyset batches (constant memory)."""
     cursor = None
@@ -103,8 +104,15 @@ def iter_events(
 
 
 def events_queryset(
-    org, *, workspace=None, actor=None, action=None, since=None, until=None, cursor=None
-):
+    org: Organization | int,
+    *,
+    workspace: Workspace | int | None = None,
+    actor: User | int | None = None,
+    action: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    cursor: str | None = None,
+) -> QuerySet[AuditEvent]:
     """The ordered, filtered queryset behind events_for() (slice it; used for EXPLAIN too)."""
     qs = _filtered(org, workspace=workspace, actor=actor, action=action, since=since, until=until)
     if cursor:
@@ -114,7 +122,15 @@ def events_queryset(
     return qs.order_by("-occurred_at", "-id")
 
 
-def _filtered(org, *, workspace, actor, action, since, until):
+def _filtered(
+    org: Organization | int,
+    *,
+    workspace: Workspace | int | None,
+    actor: User | int | None,
+    action: str | None,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+) -> QuerySet[AuditEvent]:
     qs = AuditEvent.objects.filter(organization_id=getattr(org, "pk", org))
     if workspace is not None:
         qs = qs.filter(workspace_id=getattr(workspace, "pk", workspace))
@@ -187,7 +203,9 @@ class AuditFilters:
 FILTER_KEYS = ("workspace", "actor", "action", "since", "until")
 
 
-def parse_filters(org: Organization, querydict) -> tuple[AuditFilters, dict[str, str]]:
+def parse_filters(
+    org: Organization, querydict: Mapping[str, str]
+) -> tuple[AuditFilters, dict[str, str]]:
     """Read `workspace` (ws_ id), `actor` (mem_ id, usr_ id or email), `action` (exact or
     `category.*`), `since`/`until` (ISO date or date-time) into filters, plus field errors.
 
@@ -259,6 +277,7 @@ def parse_moment(value: str, *, end_of_day: bool = False) -> dt.datetime | None:
         return None
     try:  # dates at the end of the calendar (9999-12-31) overflow: a field error, not a 500
         if moment is None:
+            assert day is not None  # one of the two was read (checked above)
             moment = dt.datetime.combine(day, dt.time.min)
             if end_of_day:
                 moment += dt.timedelta(days=1)
@@ -393,7 +412,7 @@ def page_choices(org: Organization) -> dict:
     not depend on the filters, cached per org for PAGE_CHOICES_TTL seconds. record() drops the
     entry when an org/workspace/member event commits, verification when it stores a result."""
     key = page_choices_key(org.pk)
-    cached = cache.get(key)
+    cached: dict[str, Any] | None = cache.get(key)
     if cached is None:
         cached = {
             "workspaces": workspace_choices(org),

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cached_property
+from typing import Any
 
 from django.db import connection
 from django.db.models import Q
@@ -140,6 +141,8 @@ class WorkspaceUsage:
     def daily(self) -> list[DayUsage]:
         """Every day of the range, zeros where the workspace had no runs (or wasn't linked)."""
         by_day, since = self.by_day, self.since
+        if since is None:
+            return []
         return [
             DayUsage(since + timedelta(i), *by_day[i])
             if i in by_day
@@ -253,11 +256,12 @@ def clean_usage_range(since: date | None, until: date | None) -> tuple[date, dat
     for name, day in (("from", since), ("to", until)):
         if name not in errors and not day_in_bounds(day):
             errors[name] = DAY_RANGE_HINT
-    if not errors and since > until:
-        errors["to"] = "The end date must be on or after the start date."
-    if not errors and (until - since).days + 1 > MAX_RANGE_DAYS:
-        errors["to"] = f"Choose a range of at most {MAX_RANGE_DAYS} days."
-    if errors:
+    if not errors and since is not None and until is not None:
+        if since > until:
+            errors["to"] = "The end date must be on or after the start date."
+        elif (until - since).days + 1 > MAX_RANGE_DAYS:
+            errors["to"] = f"Choose a range of at most {MAX_RANGE_DAYS} days."
+    if errors or since is None or until is None:
         raise ValidationFailed("Please correct the date range.", fields=errors)
     return since, until
 
@@ -296,7 +300,7 @@ def _usage_sums(org: Organization, since: date, until: date, bucket_days: int) -
     d = connection.ops.adapt_datefield_value(since)
     if bucket_days == 1:  # one row per workspace and day already (one_usage_row_per_day)
         per_workspace = f"SELECT r.workspace_id, {index}, {figures} FROM r"
-        per_workspace_params = [d]
+        per_workspace_params: list[Any] = [d]
     else:
         per_workspace = (
             f"SELECT r.workspace_id, {index} / %s, {sums} FROM r "
@@ -310,7 +314,8 @@ def _usage_sums(org: Organization, since: date, until: date, bucket_days: int) -
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, d, d, *per_workspace_params])
-        return cursor.fetchall()
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+    return rows
 
 
 def usage_for(org: Organization, *, since: date, until: date) -> UsageReport:
@@ -333,7 +338,7 @@ def usage_for(org: Organization, *, since: date, until: date) -> UsageReport:
         .order_by("linked_at")
     )
     # 2. Workspaces linked now, with their current resource and member counts.
-    current = list(linked_workspaces(org))
+    current: list[Any] = list(linked_workspaces(org))  # rows carry the annotated counts
 
     by_pk: dict[int, WorkspaceUsage] = {}
     for w in current:
@@ -385,13 +390,14 @@ def usage_for(org: Organization, *, since: date, until: date) -> UsageReport:
 
     def load_days() -> None:
         """The per-workspace daily figures (API and CSV only): one query for all workspaces."""
-        for w in by_pk.values():
-            w._by_day = {}
+        days: dict[int, dict[int, tuple[int, int, int, int, int]]] = {pk: {} for pk in by_pk}
         for ws_pk, day, *figures in _linked_rows(org, since, until).values_list(
             "workspace_id", "day", *_FIGURES
         ):
-            if ws_pk in by_pk:
-                by_pk[ws_pk]._by_day[(day - since).days] = tuple(figures)
+            if ws_pk in days:
+                days[ws_pk][(day - since).days] = tuple(figures)
+        for pk, w in by_pk.items():
+            w._by_day = days[pk]
 
     for ws in by_pk.values():
         ws.bucket_days = bucket_days

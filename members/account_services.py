@@ -9,7 +9,6 @@ they go to the person's own chain (organization-less, like two-factor events).
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 import secrets
 import unicodedata
@@ -29,6 +28,7 @@ from audit.services import record
 from config.errors import Conflict, NotFound, RateLimited, ValidationFailed
 from members.account_models import EmailChange
 from members.models import User, normalize_email
+from members.tokens import hash_token
 
 log = logging.getLogger(__name__)
 
@@ -110,10 +110,6 @@ def profile_update(*, actor: User, full_name, field: str = "full_name") -> User:
 
 
 # --- email change ----------------------------------------------------------------------------
-
-
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def clean_new_email(value, *, field: str = "email") -> str:
@@ -202,12 +198,12 @@ def email_change_request(*, actor: User, new_email, password) -> tuple[EmailChan
     ).update(cancelled_at=now)
     context = {"user": user, "new_email": email, "old_email": user.email}
     context["site_url"] = settings.SITE_URL
-    raw = secrets.token_urlsafe(32)
+    raw: str | None = secrets.token_urlsafe(32)
     change = EmailChange.objects.create(
         user=user,
         old_email=user.email,
         new_email=email,
-        token_hash=_hash(raw),
+        token_hash=hash_token(raw),
         created_at=now,
         expires_at=now + timedelta(hours=settings.EMAIL_CHANGE_TTL_HOURS),
     )
@@ -259,7 +255,10 @@ def email_change_for_link(user: User, token) -> EmailChange:
     raw = token if isinstance(token, str) and 20 <= len(token) <= 100 else ""
     change = (
         EmailChange.objects.filter(
-            user=user, token_hash=_hash(raw), confirmed_at__isnull=True, cancelled_at__isnull=True
+            user=user,
+            token_hash=hash_token(raw),
+            confirmed_at__isnull=True,
+            cancelled_at__isnull=True,
         ).first()
         if raw
         else None
@@ -324,14 +323,14 @@ def last_owner_of(user: User) -> list[str]:
         owners = OrgMembership.objects.filter(organization=m.organization, role=Role.OWNER)
         if owners.count() <= 1:
             names.append(f"{m.organization.name} (organization)")
-    for m in (
+    for wm in (
         WorkspaceMembership.objects.filter(user=user, role=Role.OWNER)
         .select_related("workspace")
         .order_by("workspace__name")
     ):
-        owners = WorkspaceMembership.objects.filter(workspace=m.workspace, role=Role.OWNER)
-        if owners.count() <= 1:
-            names.append(f"{m.workspace.name} (workspace)")
+        ws_owners = WorkspaceMembership.objects.filter(workspace=wm.workspace, role=Role.OWNER)
+        if ws_owners.count() <= 1:
+            names.append(f"{wm.workspace.name} (workspace)")
     return names
 
 
@@ -371,13 +370,13 @@ def account_close(*, actor: User, password) -> None:
         member_leave(actor=user, org=m.organization)  # the org's own service and event
         left_orgs.append(m.organization.name)
     left_workspaces = []
-    for m in (
+    for wm in (
         WorkspaceMembership.objects.filter(user=user)
         .select_related("workspace")
         .order_by("workspace_id")
     ):
-        workspace_member_remove(actor=user, membership=m)
-        left_workspaces.append(m.workspace.name)
+        workspace_member_remove(actor=user, membership=wm)
+        left_workspaces.append(wm.workspace.name)
     sessions = list(UserSession.objects.select_for_update().filter(user=user))
     _end(sessions)
     now = timezone.now()

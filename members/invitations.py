@@ -8,7 +8,6 @@ stored only as its SHA-256 hash; a retried delivery issues a fresh token (see
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import secrets
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from config.roles import Role
 from members.invitation_email import send_invitation_message
 from members.models import Invitation, InvitationGrant, OrgMembership, User, normalize_email
 from members.services import workspace_grant_via_org
+from members.tokens import hash_token
 from members.verification import email_verified_by_token, is_verified
 from orgs.governance import (
     allowed_email_domains,
@@ -66,10 +66,6 @@ def new_token() -> tuple[str, str]:
     """(raw token for the link, hash to store)."""
     raw = secrets.token_urlsafe(32)
     return raw, hash_token(raw)
-
-
-def hash_token(raw: str) -> str:
-    return hashlib.sha256((raw or "").encode()).hexdigest()
 
 
 def _ttl() -> timedelta:

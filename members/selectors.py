@@ -6,9 +6,22 @@ of another org fails like a missing one.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from django.db.models import CharField, Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models import (
+    CharField,
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
 from django.db.models.functions import Coalesce, Lower, NullIf
 
 from audit.models import AuditEvent
@@ -44,7 +57,7 @@ class DirectoryQuery:
     page: int = 1
 
     @classmethod
-    def from_params(cls, params) -> DirectoryQuery:
+    def from_params(cls, params: Mapping[str, str]) -> DirectoryQuery:
         sort = params.get("sort", "name")
         desc = sort.startswith("-")
         sort = sort.lstrip("-")
@@ -64,7 +77,7 @@ class DirectoryQuery:
         return ("-" if self.desc else "") + self.sort
 
 
-def _workspace_count():
+def _workspace_count() -> Coalesce:
     sub = (
         WorkspaceMembership.objects.filter(
             user=OuterRef("user"), workspace__organization=OuterRef("organization")
@@ -77,7 +90,7 @@ def _workspace_count():
     return Coalesce(Subquery(sub, output_field=IntegerField()), Value(0))
 
 
-def directory_members(org: Organization, query: DirectoryQuery):
+def directory_members(org: Organization, query: DirectoryQuery) -> QuerySet[OrgMembership]:
     """The org's members with their workspace count in the org, filtered and sorted in SQL."""
     qs = (
         OrgMembership.objects.filter(organization=org)
@@ -106,8 +119,8 @@ def directory_members(org: Organization, query: DirectoryQuery):
             )
         )
     key = SORTS[query.sort]
-    key = key.desc(nulls_last=True) if query.desc else key.asc(nulls_last=True)
-    return qs.order_by(key, "sort_name", "pk")
+    order = key.desc(nulls_last=True) if query.desc else key.asc(nulls_last=True)
+    return qs.order_by(order, "sort_name", "pk")
 
 
 def directory_counts(org: Organization) -> dict:
@@ -117,7 +130,7 @@ def directory_counts(org: Organization) -> dict:
     (10,000 × 200 rows to count at scale, seconds per page — found by `manage.py bench`).
     """
 
-    def count_of(qs):
+    def count_of(qs: QuerySet[Any]) -> Subquery:
         return Subquery(
             qs.order_by().values("organization").annotate(c=Count("pk")).values("c"),
             output_field=IntegerField(),
@@ -139,11 +152,11 @@ def directory_counts(org: Organization) -> dict:
     return row or {"members": 0, "pending": 0}
 
 
-def org_workspaces(org: Organization):
+def org_workspaces(org: Organization) -> QuerySet[Workspace]:
     return Workspace.objects.filter(organization=org).order_by(Lower("name"), "pk")
 
 
-def pending_invitations(org: Organization):
+def pending_invitations(org: Organization) -> QuerySet[Invitation]:
     """Pending invitations (expired ones included, so they can be resent), newest first."""
     return (
         Invitation.objects.filter(organization=org, status=Invitation.Status.PENDING)
@@ -193,19 +206,24 @@ def member_grants(org: Organization, membership: OrgMembership) -> list[GrantExp
             action__in=GRANT_ACTIONS,
         ).order_by("-occurred_at", "-id")
         for e in events.only("workspace_id", "occurred_at", "actor_label", "actor_type"):
-            latest.setdefault(e.workspace_id, e)
+            if e.workspace_id is not None:
+                latest.setdefault(e.workspace_id, e)
     explained = []
     for g in grants:
-        e = latest.get(g.workspace_id)
-        if e is not None:
-            explained.append(GrantExplained(g, e.actor_label or "System", e.occurred_at, True))
+        event = latest.get(g.workspace_id)
+        if event is not None:
+            explained.append(
+                GrantExplained(g, event.actor_label or "System", event.occurred_at, True)
+            )
         else:
             by = g.granted_by.display_name if g.granted_by else ""
             explained.append(GrantExplained(g, by, g.created_at, False))
     return explained
 
 
-def member_recent_activity(org: Organization, membership: OrgMembership, limit: int = 20):
+def member_recent_activity(
+    org: Organization, membership: OrgMembership, limit: int = 20
+) -> list[AuditEvent]:
     """What the member did in the org and its workspaces, newest first (the audit log's reader)."""
     from audit.selectors import events_for
 
