@@ -1,4 +1,4 @@
-"""Plan limits, checked by the services whose action would pass them (SPEC §8).
+"""Plan limits, checked by the services whose action would pass them (docs/rules.md §8).
 
 Hard limits (linked workspaces; members + pending invitations) refuse the action that would
 pass them. Rows synced per month is soft: going over is reported, never blocks a sync.

@@ -275,7 +275,7 @@ def payment_method_set_default(
     PaymentMethod.objects.filter(account=account).exclude(pk=pm.pk).update(is_default=False)
     pm.is_default = True
     pm.save(update_fields=["is_default"])
-    # Not one of SPEC §5's billing.* actions on its own: recorded as a settings change.
+    # Not one of docs/rules.md §5's billing.* actions on its own: recorded as a settings change.
     record(
         actor=actor,
         action="billing.settings_updated",

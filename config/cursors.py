@@ -28,7 +28,7 @@ def _field(model: type[Model], path: str) -> Field:
     for part in path.split(LOOKUP_SEP):
         field = model._meta.pk if part == "pk" else model._meta.get_field(part)
         model = field.related_model or model
-    return field  # type: ignore[no-any-return]
+    return field
 
 
 def encode_cursor(values: list[Any]) -> str:

@@ -10,6 +10,7 @@ class DomainError(Exception):
 
     status = 400
     code = "bad_request"
+    per_email: dict[str, str]  # a bulk invite's refusal: the message for each address
 
     def __init__(self, message: str, *, code: str | None = None, fields: dict | None = None):
         super().__init__(message)
@@ -19,7 +20,7 @@ class DomainError(Exception):
         self.fields = fields or {}
 
     def as_dict(self) -> dict:
-        body = {"code": self.code, "message": self.message}
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.fields:
             body["fields"] = self.fields
         return body
@@ -45,6 +46,7 @@ class LimitExceeded(DomainError):
 
     status = 409
     code = "plan_limit"
+    billing_url: str | None = None  # where to upgrade; pages render it as a link (error.html)
 
 
 class PayloadTooLarge(DomainError):

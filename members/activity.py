@@ -1,4 +1,4 @@
-"""Last Active (SPEC §6): at most one write per person per LAST_ACTIVE_THROTTLE_SECONDS.
+"""Last Active (docs/rules.md §6): at most one write per person per LAST_ACTIVE_THROTTLE_SECONDS.
 
 The cache decides who writes (`cache.add` succeeds for one request per window); the write is a
 single UPDATE. Activity inside a workspace also records a DailyActiveMember row, once per

@@ -1,4 +1,4 @@
-"""Invitations (SPEC §4): invite, resend, revoke, read a link, accept, and deliver the email.
+"""Invitations (docs/rules.md §4): invite, resend, revoke, read a link, accept, and deliver the email.
 
 Lock order, as everywhere: organization row → invitation row → workspace rows by id →
 membership rows. A token is shown once (returned to the caller and put in the email) and
@@ -229,7 +229,7 @@ def _lifts_at(created_times: list[datetime], over_by: int, window: timedelta) ->
 
 
 def check_invite_rate(*, org: Organization, actor: User, adding: int) -> None:
-    """SPEC §8: per org per day and per inviter per hour, counted from the Invitation table."""
+    """docs/rules.md §8: per org per day and per inviter per hour, counted from the Invitation table."""
     now = timezone.now()
     checks = [
         (
@@ -572,7 +572,7 @@ def invitation_accept(*, user: User, token: str) -> AcceptResult:
         OrgMembership.objects.select_for_update().filter(organization=org, user=user).first()
     )
     already = membership is not None
-    if not already:
+    if membership is None:
         membership = OrgMembership.objects.create(
             user=user, organization=org, role=inv.org_role, joined_at=timezone.now()
         )
@@ -749,8 +749,8 @@ def invitation_deliver(*, invitation_id: int, token: str) -> str:
     see it sent; a token that a resend or re-issue replaced is never mailed."""
     inv = _lock_for_delivery(invitation_id, skip_locked=False)
     reason = _deliverable(inv)
-    if reason:
-        return reason
+    if reason or inv is None:
+        return reason or "missing"
     if inv.token_hash != hash_token(token):
         return "superseded"
     return _send_locked(inv, token)

@@ -68,7 +68,7 @@ def _directory_url(request, query: selectors.DirectoryQuery, **changes) -> str:
             and not (key == "sort" and value == "name")
             and not (key == "page" and value == 1)
         ):
-            qd[key] = value
+            qd[key] = str(value)
     base = reverse("org_members:directory", args=[request.org.slug])
     return f"{base}?{qd.urlencode()}" if qd else base
 

@@ -190,7 +190,7 @@ GRANT_ACTIONS = ("member.access_granted", "member.access_changed")
 
 def member_grants(org: Organization, membership: OrgMembership) -> list[GrantExplained]:
     """Each of the member's grants in the org's workspaces, with who granted it and when: the
-    latest access_granted/changed event for that person and workspace (SPEC §11), falling back
+    latest access_granted/changed event for that person and workspace (docs/rules.md §11), falling back
     to the membership row when the log has none (e.g. access from before the audit log)."""
     grants = list(
         WorkspaceMembership.objects.filter(user=membership.user_id, workspace__organization=org)

@@ -6,7 +6,7 @@ then membership rows — the same as orgs.services.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from django.db import transaction
 from django.db.models import QuerySet
@@ -57,7 +57,7 @@ def _ensure_not_last_org_owner(org: Organization, membership: OrgMembership) -> 
 def require_member_management(
     actor_role: Role | None, target_role: Role | None, new_role: Role | None = None
 ) -> None:
-    """Admins manage members below owner; touching the owner role needs an owner (SPEC §3)."""
+    """Admins manage members below owner; touching the owner role needs an owner (docs/rules.md §3)."""
     touches_owner = Role.OWNER in (target_role, new_role)
     require_org(
         actor_role,
@@ -180,7 +180,7 @@ def member_set_workspace_access(
     actor: User,
     org: Organization,
     membership: OrgMembership,
-    access: dict[int, Role | None],
+    access: Mapping[int, Role | None],
     complete: bool = False,
 ) -> None:
     """Grant, change or revoke the member's access to linked workspaces.

@@ -1,4 +1,4 @@
-"""Emails: invitations (queued on commit, re-sent periodically until delivered, SPEC §4) and
+"""Emails: invitations (queued on commit, re-sent periodically until delivered, docs/rules.md §4) and
 email-verification links.
 
 The tasks are defined beside the services that queue them (members/invitations.py,

@@ -78,9 +78,10 @@ def token_create(
 @transaction.atomic
 def token_revoke(*, actor: User, token: ApiToken) -> ApiToken:
     """Revoke one of the actor's own tokens; revoking twice changes nothing."""
-    token = ApiToken.objects.select_for_update().filter(pk=token.pk, user=actor).first()
-    if token is None:
+    locked = ApiToken.objects.select_for_update().filter(pk=token.pk, user=actor).first()
+    if locked is None:
         raise NotFound("No such API token.")
+    token = locked
     if token.revoked_at is not None:
         return token
     token.revoked_at = timezone.now()

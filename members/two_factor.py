@@ -299,7 +299,7 @@ def must_enrol(user, organization_id: int | None) -> bool:
 
 def enforce(request, organization_id: int | None) -> HttpResponse | None:
     """For page guards: a redirect to enrolment when the org requires 2FA the user lacks."""
-    if not must_enrol(request.user, organization_id):
+    if organization_id is None or not must_enrol(request.user, organization_id):
         return None
     from orgs.models import Organization
 

@@ -95,7 +95,7 @@ def workspace_member_invite(
     current = Workspace.objects.filter(pk=workspace.pk).select_related("organization").first()
     if current is None:
         raise NotFound("No such workspace.")
-    org = lock_org(current.organization) if current.organization_id else None
+    org = lock_org(current.organization) if current.organization else None
     workspace = lock_workspace(current)
     if workspace.organization_id != (org.pk if org else None):
         raise Conflict(

@@ -129,7 +129,7 @@ def _summary(kind: str, policy, names: dict[str, str]) -> str:
             Kind.DEFAULT_WORKSPACE_GRANT: "Not set: new members get no workspace access.",
             Kind.REQUIRE_TWO_FACTOR: "Not set: two-factor sign-in is optional.",
             Kind.SUPPORT_ACCESS: access_from_value(None).label,
-        }[kind]
+        }[Kind(kind)]
     value = policy.value
     if kind == Kind.SUPPORT_ACCESS:
         return access_from_value(value).label

@@ -1,4 +1,4 @@
-"""SPEC §3 in code: the one table of org capabilities and the checks every page, API and service use."""
+"""docs/rules.md §3 in code: the one table of org capabilities and the checks every page, API and service use."""
 
 from __future__ import annotations
 

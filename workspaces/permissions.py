@@ -1,4 +1,4 @@
-"""Inside a workspace the workspace role decides (SPEC §3), raised further by org governance."""
+"""Inside a workspace the workspace role decides (docs/rules.md §3), raised further by org governance."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ class WorkspaceCapability(StrEnum):
     MANAGE_OWNERS = "grant or remove the workspace owner role"
     DELETE_WORKSPACE = "delete this workspace"
     # Linking hands control of the workspace's access to an org's owners and admins, so only
-    # someone who already holds that control may hand it over (SPEC §2, invariant 6).
+    # someone who already holds that control may hand it over (docs/rules.md invariant 6).
     LINK_TO_ORG = "link this workspace to an organization or create an organization from it"
 
 

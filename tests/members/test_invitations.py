@@ -1,4 +1,4 @@
-"""SPEC §4 through the invitation services: invite, resend, revoke, accept, and why links fail."""
+"""docs/rules.md §4 through the invitation services: invite, resend, revoke, accept, and why links fail."""
 
 from datetime import timedelta
 
