@@ -167,6 +167,7 @@ def pending_invitations(org: Organization) -> QuerySet[Invitation]:
 
 
 def member_for_viewer(org: Organization, public_id: str) -> OrgMembership:
+    """The org's membership with this `mem_` id (and its person); any other is a 404."""
     membership = (
         OrgMembership.objects.select_related("user")
         .filter(organization=org, public_id=public_id)

@@ -191,12 +191,9 @@ def member_set_workspace_access(
     org = _lock_org(org)
     actor_role = org_role_of(actor, org)
     require_org(actor_role, OrgCapability.VIEW)
+    linked = {w.pk: w for w in _linked_workspaces(org).select_for_update()}
     membership = _lock_membership(org, membership)
     require_member_management(actor_role, Role(membership.role))
-    linked = {
-        w.pk: w
-        for w in Workspace.objects.select_for_update().filter(organization=org).order_by("pk")
-    }
     unknown = [pk for pk in access if pk not in linked]
     if unknown:
         raise ValidationFailed(
@@ -240,8 +237,9 @@ def member_set_workspace_access(
 
 
 def _remove_everywhere(*, org: Organization, membership: OrgMembership) -> list[dict]:
-    """Delete the org membership and every membership in the org's linked workspaces."""
-    workspaces = list(_linked_workspaces(org).select_for_update())
+    """Delete the org membership and every membership in the org's linked workspaces (the
+    caller has locked the org, then the linked workspaces, then the org membership)."""
+    workspaces = list(_linked_workspaces(org))
     ws_memberships = list(
         WorkspaceMembership.objects.select_for_update()
         .filter(user=membership.user, workspace__in=workspaces)
@@ -270,6 +268,7 @@ def member_remove(*, actor: User, org: Organization, membership: OrgMembership) 
     org = _lock_org(org)
     actor_role = org_role_of(actor, org)
     require_org(actor_role, OrgCapability.VIEW)
+    list(_linked_workspaces(org).select_for_update())  # lock order: org, workspaces, memberships
     membership = _lock_membership(org, membership)
     if membership.user_id == actor.pk:
         raise Conflict("Use Leave organization to remove yourself.", code="use_leave")
@@ -289,6 +288,7 @@ def member_remove(*, actor: User, org: Organization, membership: OrgMembership) 
 @transaction.atomic
 def member_leave(*, actor: User, org: Organization) -> None:
     org = _lock_org(org)
+    list(_linked_workspaces(org).select_for_update())  # lock order: org, workspaces, memberships
     membership = (
         OrgMembership.objects.select_for_update()
         .select_related("user")

@@ -158,13 +158,6 @@ def org_members(org: Organization, *, exclude_user: User | None = None) -> Query
     return qs.order_by("-role", "user__full_name", "user__email")
 
 
-def org_membership(org: Organization, public_id: str) -> OrgMembership:
-    membership = org_members(org).filter(public_id=(public_id or "").strip()).first()
-    if membership is None:
-        raise NotFound("No such member.")
-    return membership
-
-
 def org_member_count(org: Organization) -> int:
     return org.memberships.count()
 

@@ -14,6 +14,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from config.errors import DomainError, NotFound, apply_domain_error
 from config.htmx import render_page
+from members.selectors import member_for_viewer
 from orgs import selectors, services
 from orgs.decorators import org_view
 from orgs.forms import (
@@ -353,7 +354,7 @@ def ownership_transfer(request):
     if form.is_valid():
         step_down = form.cleaned_data["afterwards"] == OwnershipTransferForm.STEP_DOWN
         try:
-            target = selectors.org_membership(org, form.cleaned_data["member"])
+            target = member_for_viewer(org, form.cleaned_data["member"])
             services.ownership_transfer(
                 actor=request.user, org=org, to_membership=target, step_down=step_down
             )

@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.db import connection
 
 from bench.database import database_url
@@ -40,7 +41,12 @@ def worker_factory(broker_url, test_database_url):
     started: list[CeleryWorker] = []
 
     def start(email_url: str, name: str = "w") -> CeleryWorker:
-        env = worker_env(database_url=test_database_url, redis_url=broker_url, email_url=email_url)
+        env = worker_env(
+            database_url=test_database_url,
+            redis_url=broker_url,
+            email_url=email_url,
+            CACHE_KEY_PREFIX=settings.TEST_NAMESPACE,  # not a dev server's cache keys
+        )
         worker = CeleryWorker(
             f"{name}{len(started)}-{queue}", queue=queue, env=env, log_dir=WORKER_LOGS
         )

@@ -276,8 +276,8 @@ class PermissionModel(RuleBasedStateMachine):
         new_events = AuditEvent.objects.filter(pk__gt=last_event)
         events = new_events.count()
         for chain_key in set(new_events.values_list("chain_key", flat=True)):
-            result = verify_chain(chain_key)
-            assert result.ok, f"audit chain {chain_key} broken: {result.problem}"
+            chain = verify_chain(chain_key)  # not `result`: that is the service's return value
+            assert chain.ok, f"audit chain {chain_key} broken: {chain.problem}"
         if after == before:
             assert events == 0, "an action that changed nothing wrote an audit event"
         elif one_event:
