@@ -65,9 +65,7 @@ def target_of(obj: Any) -> tuple[str, str, str]:
         return "", "", ""
     kind = obj._meta.model_name
     public_id = getattr(obj, "public_id", "") or str(obj.pk)
-    label = getattr(obj, "email", None) if kind == "user" else None
-    if kind == "user":
-        label = obj.display_name
+    label = obj.display_name if kind == "user" else None
     return kind, public_id, (label or str(obj))[:254]
 
 

@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 # after this grace period (or at once when queuing failed), so the two never race.
 DELIVERY_GRACE = timedelta(minutes=5)
 MAX_DELIVERY_ATTEMPTS = 8
+MAX_EMAILS_AT_ONCE = 100  # one bulk invite (the page and the API)
 BACKOFF_BASE_SECONDS = 60
 BACKOFF_MAX_SECONDS = 6 * 3600
 

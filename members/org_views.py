@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import QueryDict
@@ -16,6 +17,7 @@ from config.htmx import render_page
 from config.roles import Role
 from members import selectors
 from members.invitations import (
+    MAX_EMAILS_AT_ONCE,
     get_invitation,
     invitation_resend,
     invitation_revoke,
@@ -138,7 +140,8 @@ def _invitation_action(request, invitation_id, action):
             invitation_resend(actor=request.user, invitation=inv)
             messages.success(
                 request,
-                f"A fresh invitation link is on its way to {inv.email}; it is valid for 7 days "
+                f"A fresh invitation link is on its way to {inv.email}; it is valid for "
+                f"{settings.INVITATION_TTL_DAYS} days "
                 "and the previous link no longer works.",
             )
         else:
@@ -195,8 +198,8 @@ class InviteForm(forms.Form):
         emails = parse_emails(self.cleaned_data["emails"])
         if not emails:
             raise forms.ValidationError("Enter at least one email address.")
-        if len(emails) > 100:
-            raise forms.ValidationError("Invite at most 100 people at once.")
+        if len(emails) > MAX_EMAILS_AT_ONCE:
+            raise forms.ValidationError(f"Invite at most {MAX_EMAILS_AT_ONCE} people at once.")
         return emails
 
     def grants(self) -> dict[int, Role]:
@@ -217,7 +220,7 @@ def _invite_form(request, data=None):
 
 def _preview(request, form) -> list[dict]:
     """What each pasted address would get, or why it cannot be invited (read-only)."""
-    emails = parse_emails(form.data.get("emails", ""))[:100]
+    emails = parse_emails(form.data.get("emails", ""))[:MAX_EMAILS_AT_ONCE]
     if not emails:
         return []
     try:
