@@ -27,7 +27,6 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from config.errors import NotFound
 from config.roles import Role
 from members.models import User
 from orgs.models import Organization, WorkspaceLinkPeriod
@@ -71,13 +70,6 @@ def reportable_workspaces(org: Organization) -> list[Workspace]:
     return list(
         Workspace.objects.filter(Q(organization=org) | Q(pk__in=ids)).order_by("name", "pk")
     )
-
-
-def get_reportable_workspace(org: Organization, public_id: str) -> Workspace:
-    for ws in reportable_workspaces(org):
-        if ws.public_id == public_id:
-            return ws
-    raise NotFound("No such workspace in this organization.")
 
 
 def linked_at(org: Organization, workspace: Workspace, moment: dt.datetime) -> bool:

@@ -105,17 +105,18 @@ def verify_chain(chain_key: int, *, batch_size: int = 2000) -> ChainResult:
                 return result.fail(event, "it does not link to the previous event's hash")
             if event_hash(event) != event.hash:
                 return result.fail(event, "its content no longer matches its hash")
-            cp = expected_at.get(event.seq)
-            if cp is not None and cp.head_hash != event.hash:
+            signed_cp = expected_at.get(event.seq)
+            if signed_cp is not None and signed_cp.head_hash != event.hash:
                 return result.fail(
                     event,
                     f"its hash differs from the one signed for seq {event.seq} at "
-                    f"{cp.created_at:%Y-%m-%d %H:%M:%S} UTC: the chain was rewritten from here",
+                    f"{signed_cp.created_at:%Y-%m-%d %H:%M:%S} UTC: the chain was rewritten from here",
                 )
             result.count += 1
             last = event
-        result.last_event, result.last_event_at = last.public_id, last.occurred_at
-        result.last_seq, result.last_hash = last.seq, last.hash
+        newest = batch[-1]
+        result.last_event, result.last_event_at = newest.public_id, newest.occurred_at
+        result.last_seq, result.last_hash = newest.seq, newest.hash
     if head.last_seq and (last is None or last.seq != head.last_seq or last.hash != head.last_hash):
         return result.fail(
             None,

@@ -23,6 +23,7 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -59,7 +60,7 @@ def audit_prune(
     """Archive then delete the chain's events older than `before`; returns the audit.pruned
     event, or None when nothing is old enough. Idempotent: a second run finds nothing."""
     archive_dir = Path(archive_dir or settings.AUDIT_ARCHIVE_DIR)
-    state = {"partial": None, "committed": False}
+    state: dict[str, Any] = {"partial": None, "committed": False}
     try:
         with transaction.atomic():
             return _prune(actor, chain_key, before, archive_dir, state)

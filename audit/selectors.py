@@ -7,15 +7,14 @@ COUNT of the table, so the thousandth page costs what the first one does.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.core.cache import cache
-from django.db.models import F, Q, TextField
+from django.db.models import F, Q, QuerySet, TextField
 from django.db.models.fields.tuple_lookups import Tuple, TupleLessThan
 from django.db.models.functions import Cast
 from django.utils import timezone
@@ -24,6 +23,7 @@ from django.utils.text import slugify
 
 from audit.events import CATEGORIES, EVENTS
 from audit.models import AuditEvent, ChainVerification
+from config import cursors
 from config.bounds import MAX_YEAR, MIN_YEAR, day_in_bounds, moment_in_bounds
 from config.errors import ValidationFailed
 from members.models import OrgMembership, User, normalize_email
@@ -37,30 +37,27 @@ MAX_LIMIT = 1000
 
 
 def encode_cursor(event: AuditEvent) -> str:
-    raw = f"{event.occurred_at.isoformat()}|{event.pk}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return cursors.encode_cursor([event.occurred_at.isoformat(), event.pk])
 
 
 def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
     """(occurred_at, id) of the last event of the previous page; ValidationFailed if garbled."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        when, pk = raw.split("|")
-        moment = dt.datetime.fromisoformat(when)
-        if moment.tzinfo is None or not moment_in_bounds(moment):
-            raise ValueError("naive or out of range")
-        pk = int(pk)
-        if not 0 < pk < 2**63:
-            raise ValueError("not a row id")
-        return moment, pk
-    except (ValueError, UnicodeDecodeError, binascii.Error):
-        raise ValidationFailed(
-            "That page link is broken; start again from the newest events.",
-            fields={"cursor": "Not a valid cursor."},
-        ) from None
-
-
-# --- the one selector -------------------------------------------------------------------
+    bad = ValidationFailed(
+        "That page link is broken; start again from the newest events.",
+        fields={"cursor": "Not a valid cursor."},
+    )
+    moment, pk = cursors.decode_cursor(
+        cursor,
+        AuditEvent,
+        ("-occurred_at", "-id"),
+        message=bad.message,
+        field_message="Not a valid cursor.",
+    )
+    if moment is None or moment.tzinfo is None or not moment_in_bounds(moment):
+        raise bad
+    if not 0 < pk < 2**63:
+        raise bad
+    return moment, pk
 
 
 def events_for(
@@ -98,7 +95,7 @@ def events_for(
 
 
 def iter_events(
-    org: Organization | int, *, batch_size: int = 2000, **filters
+    org: Organization | int, *, batch_size: int = 2000, **filters: Any
 ) -> Iterator[AuditEvent]:
     """Every event matching the filters, newest first, fetched in keyset batches (constant memory)."""
     cursor = None
@@ -110,8 +107,16 @@ def iter_events(
 
 
 def events_queryset(
-    org, *, workspace=None, actor=None, action=None, since=None, until=None, q=None, cursor=None
-):
+    org: Organization | int,
+    *,
+    workspace: Workspace | int | None = None,
+    actor: User | int | None = None,
+    action: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    q: str | None = None,
+    cursor: str | None = None,
+) -> QuerySet[AuditEvent]:
     """The ordered, filtered queryset behind events_for() (slice it; used for EXPLAIN too)."""
     qs = _filtered(org, workspace=workspace, actor=actor, action=action, since=since, until=until)
     if q:
@@ -143,7 +148,15 @@ def _text_search(q: str) -> Q:
     return condition
 
 
-def _filtered(org, *, workspace, actor, action, since, until):
+def _filtered(
+    org: Organization | int,
+    *,
+    workspace: Workspace | int | None,
+    actor: User | int | None,
+    action: str | None,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+) -> QuerySet[AuditEvent]:
     qs = AuditEvent.objects.filter(organization_id=getattr(org, "pk", org))
     if workspace is not None:
         qs = qs.filter(workspace_id=getattr(workspace, "pk", workspace))
@@ -218,7 +231,9 @@ class AuditFilters:
 FILTER_KEYS = ("workspace", "actor", "action", "since", "until", "q")
 
 
-def parse_filters(org: Organization, querydict) -> tuple[AuditFilters, dict[str, str]]:
+def parse_filters(
+    org: Organization, querydict: Mapping[str, str]
+) -> tuple[AuditFilters, dict[str, str]]:
     """Read `workspace` (ws_ id), `actor` (mem_ id, usr_ id or email), `action` (exact or
     `category.*`), `since`/`until` (ISO date or date-time) into filters, plus field errors.
 
@@ -296,6 +311,7 @@ def parse_moment(value: str, *, end_of_day: bool = False) -> dt.datetime | None:
         return None
     try:  # dates at the end of the calendar (9999-12-31) overflow: a field error, not a 500
         if moment is None:
+            assert day is not None  # one of the two was read (checked above)
             moment = dt.datetime.combine(day, dt.time.min)
             if end_of_day:
                 moment += dt.timedelta(days=1)
@@ -430,7 +446,7 @@ def page_choices(org: Organization) -> dict:
     not depend on the filters, cached per org for PAGE_CHOICES_TTL seconds. record() drops the
     entry when an org/workspace/member event commits, verification when it stores a result."""
     key = page_choices_key(org.pk)
-    cached = cache.get(key)
+    cached: dict[str, Any] | None = cache.get(key)
     if cached is None:
         cached = {
             "workspaces": workspace_choices(org),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
@@ -59,15 +59,13 @@ def event_hash(event: AuditEvent) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def target_of(obj) -> tuple[str, str, str]:
+def target_of(obj: Any) -> tuple[str, str, str]:
     """(type, public id, label) for any of our models."""
     if obj is None:
         return "", "", ""
     kind = obj._meta.model_name
     public_id = getattr(obj, "public_id", "") or str(obj.pk)
-    label = getattr(obj, "email", None) if kind == "user" else None
-    if kind == "user":
-        label = obj.display_name
+    label = obj.display_name if kind == "user" else None
     return kind, public_id, (label or str(obj))[:254]
 
 
@@ -77,7 +75,7 @@ def record(
     action: str,
     organization: Organization | None = None,
     workspace: Workspace | None = None,
-    target=None,
+    target: Any = None,
     target_label: str | None = None,
     details: dict | None = None,
 ) -> AuditEvent:
@@ -195,7 +193,7 @@ INSERT_WITH_CHECKPOINT_SQL = (
 )
 
 
-def _append_postgres(conn, event: AuditEvent) -> None:
+def _append_postgres(conn: Any, event: AuditEvent) -> None:
     """Two round trips: lock the head (next seq, previous hash), then insert the event."""
     with conn.cursor() as cur:
         cur.execute(LOCK_HEAD_SQL, [event.chain_key])

@@ -25,6 +25,7 @@ from audit.selectors import (
 from config.bounds import MAX_YEAR, MIN_YEAR
 from config.csvsafe import csv_writer
 from config.errors import NotFound, ValidationFailed
+from config.htmx import render_page, wants_fragment
 from orgs.decorators import org_view
 from orgs.permissions import OrgCapability
 
@@ -78,13 +79,12 @@ def log(request):
         and not any(v == filters.raw.get("actor") for v, _ in context["members"])
     ):
         context["members"].append((filters.raw["actor"], f"{filters.actor_label} (former member)"))
-    if not request.htmx:
+    if not wants_fragment(request):
         raw = filters.raw
         context["workspace_options"] = _options(context["workspaces"], raw.get("workspace"))
         context["member_options"] = _options(context["members"] or (), raw.get("actor"))
         context["action_options"] = _options(ACTIONS, raw.get("action"))
-    template = "audit/log.html#events" if request.htmx else "audit/log.html"
-    return render(request, template, context, status=422 if errors else 200)
+    return render_page(request, "audit/log.html", "events", context, 422 if errors else 200)
 
 
 @org_view(OrgCapability.VIEW_USAGE_AUDIT)

@@ -95,7 +95,7 @@ def get_usage(
     org, role = org_of(request, org_id)
     require_org(role, OrgCapability.VIEW_USAGE_AUDIT)
     # Both days lie in config.bounds' years 2000–2100, so this arithmetic cannot overflow.
-    from_, to = parse_day(from_, "from"), parse_day(to, "to")
-    until = to or (from_ + timedelta(days=DEFAULT_DAYS - 1) if from_ else timezone.localdate())
-    since = from_ or until - timedelta(days=DEFAULT_DAYS - 1)
+    first, last = parse_day(from_, "from"), parse_day(to, "to")
+    until = last or (first + timedelta(days=DEFAULT_DAYS - 1) if first else timezone.localdate())
+    since = first or until - timedelta(days=DEFAULT_DAYS - 1)
     return usage_for(org, since=since, until=until).as_dict()

@@ -149,22 +149,22 @@ def stacked_bars(
     for i, label in enumerate(labels):
         if (len(labels) - 1 - i) % every:
             continue
-        x, anchor = left + i * slot + slot / 2, "middle"
+        label_x, anchor = left + i * slot + slot / 2, "middle"
         if i == len(labels) - 1 and len(labels) > 1:
-            x, anchor = width - right, "end"  # keep the newest day's label inside the frame
+            label_x, anchor = width - right, "end"  # keep the newest day's label inside the frame
         parts.append(
-            f'<text x="{_num(x)}" y="{height - bottom + 16}" text-anchor="{anchor}" '
+            f'<text x="{_num(label_x)}" y="{height - bottom + 16}" text-anchor="{anchor}" '
             f'fill="{TEXT_COLOR}" {FONT}>{escape(label)}</text>'
         )
     # Legend, top right.
-    x = width - right
+    legend_x = width - right
     for s in reversed(series):
         # Room for the name at the larger font narrow screens use (app.css), not just at 11px.
         text_w = 12 * len(s.name) + 8
-        x -= text_w + 14
+        legend_x -= text_w + 14
         parts.append(
-            f'<rect x="{x}" y="6" width="10" height="10" fill="{escape(s.color)}"/>'
-            f'<text x="{x + 14}" y="15" fill="{TEXT_COLOR}" {FONT}>{escape(s.name)}</text>'
+            f'<rect x="{legend_x}" y="6" width="10" height="10" fill="{escape(s.color)}"/>'
+            f'<text x="{legend_x + 14}" y="15" fill="{TEXT_COLOR}" {FONT}>{escape(s.name)}</text>'
         )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 — every text above is escaped

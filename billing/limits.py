@@ -1,4 +1,4 @@
-"""Plan limits, checked by the services whose action would pass them (SPEC §8).
+"""Plan limits, checked by the services whose action would pass them (docs/rules.md §8).
 
 Hard limits (linked workspaces; members + pending invitations) refuse the action that would
 pass them. Rows synced per month is soft: going over is reported, never blocks a sync.
@@ -60,7 +60,7 @@ def _limit_error(organization, message: str, code: str) -> LimitExceeded:
 
 def rows_synced_this_month(organization) -> int:
     """Rows synced since the 1st, over the org's workspaces on their linked days (roll-ups)."""
-    from billing.selectors import rows_synced_this_month as from_rollups
+    from billing.linked_rows import rows_synced_this_month as from_rollups
 
     return int(from_rollups(organization) or 0)
 

@@ -13,13 +13,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cached_property
+from typing import Any
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, Sum
+from django.db.models import Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from billing.models import ActiveMemberCount, DailyWorkspaceUsage
+from billing.linked_rows import linked_rows as _linked_rows
+from billing.models import ActiveMemberCount
 from billing.rollups import ACTIVE_WINDOW_DAYS
 from config.bounds import DAY_RANGE_HINT, day_in_bounds
 from config.errors import ValidationFailed
@@ -140,6 +142,8 @@ class WorkspaceUsage:
     def daily(self) -> list[DayUsage]:
         """Every day of the range, zeros where the workspace had no runs (or wasn't linked)."""
         by_day, since = self.by_day, self.since
+        if since is None:
+            return []
         return [
             DayUsage(since + timedelta(i), *by_day[i])
             if i in by_day
@@ -253,24 +257,14 @@ def clean_usage_range(since: date | None, until: date | None) -> tuple[date, dat
     for name, day in (("from", since), ("to", until)):
         if name not in errors and not day_in_bounds(day):
             errors[name] = DAY_RANGE_HINT
-    if not errors and since > until:
-        errors["to"] = "The end date must be on or after the start date."
-    if not errors and (until - since).days + 1 > MAX_RANGE_DAYS:
-        errors["to"] = f"Choose a range of at most {MAX_RANGE_DAYS} days."
-    if errors:
+    if not errors and since is not None and until is not None:
+        if since > until:
+            errors["to"] = "The end date must be on or after the start date."
+        elif (until - since).days + 1 > MAX_RANGE_DAYS:
+            errors["to"] = f"Choose a range of at most {MAX_RANGE_DAYS} days."
+    if errors or since is None or until is None:
         raise ValidationFailed("Please correct the date range.", fields=errors)
     return since, until
-
-
-def _linked_that_day(org: Organization) -> Exists:
-    """For a row with `workspace` and `day`: was that workspace linked to the org that day?"""
-    return Exists(
-        WorkspaceLinkPeriod.objects.filter(
-            organization=org,
-            workspace=OuterRef("workspace"),
-            linked_at__date__lte=OuterRef("day"),
-        ).filter(Q(unlinked_at__isnull=True) | Q(unlinked_at__date__gte=OuterRef("day")))
-    )
 
 
 def _linked_days_in_range(periods: list[LinkSpan], since: date, until: date) -> int:
@@ -286,19 +280,6 @@ def _linked_days_in_range(periods: list[LinkSpan], since: date, until: date) -> 
 
 
 _FIGURES = ("runs", "succeeded", "failed", "rows_processed", "bytes_processed")
-
-
-def _linked_rows(org: Organization, since: date, until: date):
-    """DailyWorkspaceUsage rows of the range, on days the workspace was linked to the org.
-
-    The `workspace__in` is implied by the EXISTS; it lets PostgreSQL read each of the org's
-    workspaces' days through the (workspace, day) index instead of every workspace's days.
-    """
-    return DailyWorkspaceUsage.objects.filter(
-        day__gte=since,
-        day__lte=until,
-        workspace__in=WorkspaceLinkPeriod.objects.filter(organization=org).values("workspace"),
-    ).filter(_linked_that_day(org))
 
 
 def _usage_sums(org: Organization, since: date, until: date, bucket_days: int) -> list[tuple]:
@@ -320,7 +301,7 @@ def _usage_sums(org: Organization, since: date, until: date, bucket_days: int) -
     d = connection.ops.adapt_datefield_value(since)
     if bucket_days == 1:  # one row per workspace and day already (one_usage_row_per_day)
         per_workspace = f"SELECT r.workspace_id, {index}, {figures} FROM r"
-        per_workspace_params = [d]
+        per_workspace_params: list[Any] = [d]
     else:
         per_workspace = (
             f"SELECT r.workspace_id, {index} / %s, {sums} FROM r "
@@ -334,7 +315,8 @@ def _usage_sums(org: Organization, since: date, until: date, bucket_days: int) -
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, d, d, *per_workspace_params])
-        return cursor.fetchall()
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+    return rows
 
 
 def usage_for(org: Organization, *, since: date, until: date) -> UsageReport:
@@ -357,7 +339,7 @@ def usage_for(org: Organization, *, since: date, until: date) -> UsageReport:
         .order_by("linked_at")
     )
     # 2. Workspaces linked now, with their current resource and member counts.
-    current = list(linked_workspaces(org))
+    current: list[Any] = list(linked_workspaces(org))  # rows carry the annotated counts
 
     by_pk: dict[int, WorkspaceUsage] = {}
     for w in current:
@@ -409,13 +391,14 @@ def usage_for(org: Organization, *, since: date, until: date) -> UsageReport:
 
     def load_days() -> None:
         """The per-workspace daily figures (API and CSV only): one query for all workspaces."""
-        for w in by_pk.values():
-            w._by_day = {}
+        days: dict[int, dict[int, tuple[int, int, int, int, int]]] = {pk: {} for pk in by_pk}
         for ws_pk, day, *figures in _linked_rows(org, since, until).values_list(
             "workspace_id", "day", *_FIGURES
         ):
-            if ws_pk in by_pk:
-                by_pk[ws_pk]._by_day[(day - since).days] = tuple(figures)
+            if ws_pk in days:
+                days[ws_pk][(day - since).days] = tuple(figures)
+        for pk, w in by_pk.items():
+            w._by_day = days[pk]
 
     for ws in by_pk.values():
         ws.bucket_days = bucket_days
@@ -459,16 +442,6 @@ def usage_for(org: Organization, *, since: date, until: date) -> UsageReport:
         workspaces=workspaces,
         daily=daily,
     )
-
-
-def rows_synced_this_month(org: Organization, *, today: date | None = None) -> int:
-    """Rows processed by the org's workspaces this calendar month (UTC), on their linked days.
-
-    Read from the roll-ups, so it trails the raw runs by at most one roll-up interval.
-    """
-    today = today or timezone.now().date()
-    total = _linked_rows(org, today.replace(day=1), today).aggregate(n=Sum("rows_processed"))["n"]
-    return total or 0
 
 
 def usage_period_totals(org: Organization, *, since: date, until: date) -> UsageTotals:

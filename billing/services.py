@@ -252,11 +252,11 @@ def payment_method_add(
     return pm
 
 
-def _lock_payment_method(account: BillingAccount, payment_method_id) -> PaymentMethod:
+def _lock_payment_method(account: BillingAccount, payment_method_id: object) -> PaymentMethod:
     try:
-        pk = int(payment_method_id)
+        pk = int(payment_method_id)  # type: ignore[call-overload]
     except (TypeError, ValueError):
-        pk = None
+        raise NotFound("No such payment method.") from None
     pm = PaymentMethod.objects.select_for_update().filter(account=account, pk=pk).first()
     if pm is None:
         raise NotFound("No such payment method.")
@@ -275,7 +275,7 @@ def payment_method_set_default(
     PaymentMethod.objects.filter(account=account).exclude(pk=pm.pk).update(is_default=False)
     pm.is_default = True
     pm.save(update_fields=["is_default"])
-    # Not one of SPEC §5's billing.* actions on its own: recorded as a settings change.
+    # Not one of docs/rules.md §5's billing.* actions on its own: recorded as a settings change.
     record(
         actor=actor,
         action="billing.settings_updated",

@@ -13,10 +13,10 @@ from billing.forms import BillingSettingsForm, PaymentMethodForm
 from billing.invoices import next_charge_date
 from billing.limits import limits_against, rows_over_plan_message, usage_of
 from billing.models import BillingAccount, Invoice, PaymentMethod, Plan
-from config.errors import DomainError, NotFound
+from config.errors import DomainError, NotFound, apply_domain_error
+from config.htmx import render_page
 from orgs.decorators import org_view
 from orgs.permissions import OrgCapability
-from orgs.views import apply_domain_error
 
 BILLING = OrgCapability.MANAGE_BILLING
 
@@ -88,10 +88,7 @@ def _page(request, *, settings_form=None, card_form=None, status=200, partial=No
         "invoices": Invoice.objects.filter(organization=org)[:24],
         "next_charge": next_charge_date(),
     }
-    template = "billing/overview.html"
-    if partial and request.htmx:
-        template += f"#{partial}"
-    return render(request, template, context, status=status)
+    return render_page(request, "billing/overview.html", partial, context, status)
 
 
 @org_view(BILLING)
@@ -147,8 +144,8 @@ def plan_change(request, plan_code):
         "next_charge": next_charge_date(),
         "next_amount": f"${plan.monthly_price_cents / 100:,.2f}",
     }
-    template = "billing/plan_change.html#preview" if request.htmx else "billing/plan_change.html"
-    return render(request, template, context, status=error.status if error else 200)
+    status = error.status if error else 200
+    return render_page(request, "billing/plan_change.html", "preview", context, status)
 
 
 @sensitive_post_parameters("number", "cvc")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connections
@@ -43,7 +45,7 @@ class EstimatedCountPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        qs = self.object_list
+        qs: Any = self.object_list  # a queryset (the admin's changelist)
         if not qs.query.where and connections[qs.db].vendor == "postgresql":
             with connections[qs.db].cursor() as cursor:
                 cursor.execute(

@@ -6,6 +6,7 @@ user, its audit events name the token, and it counts against the token's rate li
 
 import functools
 import logging
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -19,7 +20,7 @@ from ninja.security import HttpBearer
 from audit import context as audit_context
 from config.apikit import check_rate
 from config.errors import DomainError, PayloadTooLarge, RateLimited
-from members.activity import note_activity
+from members.activity import note_activity, note_workspace_public_id_activity
 from members.tokens import token_authenticate
 
 logger = logging.getLogger(__name__)
@@ -36,7 +37,12 @@ class TokenAuth(HttpBearer):
             bucket="all", key=api_token.pk, limit=settings.API_RATE_LIMIT_PER_MINUTE, window=60
         )
         request.user = api_token.user
-        note_activity(api_token.user)  # Last Active (SPEC §6), throttled
+        note_activity(api_token.user)  # Last Active (docs/rules.md §6), throttled
+        # A call whose path names a workspace is activity in that workspace, as a page is.
+        match = getattr(request, "resolver_match", None)
+        ws_public_id = match.kwargs.get("workspace_id") if match else None
+        if isinstance(ws_public_id, str) and ws_public_id:
+            note_workspace_public_id_activity(api_token.user, ws_public_id)
         return api_token
 
 
@@ -88,7 +94,7 @@ api.add_decorator(_bind_token, mode="operation")
 
 
 def error_response(request, status: int, code: str, message: str, fields: dict | None = None):
-    body = {"code": code, "message": message}
+    body: dict[str, Any] = {"code": code, "message": message}
     if fields:
         body["fields"] = fields
     return api.create_response(request, {"error": body}, status=status)

@@ -4,9 +4,6 @@ rate limits and keyset (cursor) pagination. Routers import from here; config/api
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -15,14 +12,13 @@ from typing import Annotated, Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.core.exceptions import FieldDoesNotExist
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q, QuerySet
 from django.db.models.constants import LOOKUP_SEP
 from ninja import Field, Schema
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, StrictInt
 
 from config.bounds import DAY_RANGE_HINT, day_in_bounds
+from config.cursors import decode_cursor, encode_cursor
 from config.errors import RateLimited, ValidationFailed
 
 # --- schemas ---------------------------------------------------------------------------------
@@ -150,43 +146,6 @@ class Page(Schema):
     )
 
 
-def _field(model, path: str):
-    field = None
-    for part in path.split(LOOKUP_SEP):
-        field = model._meta.pk if part == "pk" else model._meta.get_field(part)
-        model = field.related_model or model
-    return field
-
-
-def _encode(values: list) -> str:
-    payload = json.dumps(values, separators=(",", ":"), default=str).encode()
-    return base64.urlsafe_b64encode(payload).decode().rstrip("=")
-
-
-def _decode(cursor: str, qs: QuerySet, order: tuple[str, ...]) -> list:
-    bad = ValidationFailed(
-        "The cursor is not one this list handed out.",
-        fields={"cursor": "Use the `next` URL of a previous page."},
-    )
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        values = json.loads(raw)
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise bad from None
-    if not isinstance(values, list) or len(values) != len(order):
-        raise bad
-    cleaned = []
-    for name, value in zip(order, values, strict=True):
-        try:
-            field = _field(qs.model, name.lstrip("-"))
-            if isinstance(value, str) and "\x00" in value:
-                raise DjangoValidationError("NUL")
-            cleaned.append(field.to_python(value))
-        except (DjangoValidationError, FieldDoesNotExist, TypeError, ValueError):
-            raise bad from None
-    return cleaned
-
-
 def _after(order: tuple[str, ...], values: list) -> Q:
     """Rows strictly after `values` in `order` (keyset: (a, b) > (va, vb), per direction)."""
     condition = Q(pk__in=[])
@@ -218,7 +177,7 @@ def paginate(
     """One page of `qs` in `order` (which must end in a unique field) as {items, next}."""
     qs = qs.order_by(*order)
     if cursor:
-        qs = qs.filter(_after(order, _decode(cursor, qs, order)))
+        qs = qs.filter(_after(order, decode_cursor(cursor, qs.model, order)))
     rows = list(qs[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
@@ -226,7 +185,7 @@ def paginate(
     if more:
         last = rows[-1]
         params = request.GET.copy()
-        params["cursor"] = _encode([_value(last, name.lstrip("-")) for name in order])
+        params["cursor"] = encode_cursor([_value(last, name.lstrip("-")) for name in order])
         params["limit"] = str(limit)
         next_url = request.build_absolute_uri(f"{request.path}?{params.urlencode()}")
     return {"items": list(serialize(rows)), "next": next_url}

@@ -53,7 +53,7 @@ def check_days(**values: dt.date | dt.datetime | None) -> None:
 def page_number(raw: str | int | None, default: int = 1) -> int:
     """A 1-based page number from a query string: garbage → `default`, huge → MAX_PAGE."""
     try:
-        number = int(raw) if raw not in (None, "") else default
+        number = default if raw is None or raw == "" else int(raw)
     except (TypeError, ValueError):
         return default
     return min(max(1, number), MAX_PAGE)

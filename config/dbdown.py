@@ -23,6 +23,7 @@ RETRY_AFTER_SECONDS = 5
 
 
 def database_unavailable(request) -> HttpResponse:
+    response: HttpResponse
     if request.path.startswith("/api/"):
         response = JsonResponse(
             {

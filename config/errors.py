@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DomainError(Exception):
     """A refusal with a stable machine code, an HTTP status and a human message."""
 
     status = 400
     code = "bad_request"
+    per_email: dict[str, str]  # a bulk invite's refusal: the message for each address
 
     def __init__(self, message: str, *, code: str | None = None, fields: dict | None = None):
         super().__init__(message)
@@ -17,7 +20,7 @@ class DomainError(Exception):
         self.fields = fields or {}
 
     def as_dict(self) -> dict:
-        body = {"code": self.code, "message": self.message}
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.fields:
             body["fields"] = self.fields
         return body
@@ -43,6 +46,7 @@ class LimitExceeded(DomainError):
 
     status = 409
     code = "plan_limit"
+    billing_url: str | None = None  # where to upgrade; pages render it as a link (error.html)
 
 
 class PayloadTooLarge(DomainError):
@@ -66,3 +70,11 @@ class ValidationFailed(DomainError):
 
     status = 422
     code = "invalid"
+
+
+def apply_domain_error(form: Any, exc: DomainError) -> None:
+    """Show a service's refusal on the form: field errors on their fields, the rest on top."""
+    for field, message in exc.fields.items():
+        form.add_error(field if field in form.fields else None, message)
+    if not exc.fields:
+        form.add_error(None, exc.message)

@@ -19,10 +19,3 @@ class Role(models.IntegerChoices):
     @property
     def title(self) -> str:
         return self.label.title()
-
-
-ROLE_NAMES = [r.label for r in Role]
-
-
-def role_label(value: int) -> str:
-    return Role(value).label

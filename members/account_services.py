@@ -9,18 +9,18 @@ they go to the person's own chain (organization-less, like two-factor events).
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 import secrets
 import unicodedata
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -29,6 +29,10 @@ from audit.services import record
 from config.errors import Conflict, NotFound, RateLimited, ValidationFailed
 from members.account_models import EmailChange
 from members.models import User, normalize_email
+from members.tokens import hash_token
+
+if TYPE_CHECKING:
+    from orgs.models import Organization
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +41,7 @@ DISPLAY_NAME_MAX_LENGTH = 150
 EMAIL_CHANGES_PER_HOUR = 5
 
 
-def clean_display_name(value, *, field: str = "full_name") -> str:
+def clean_display_name(value: object, *, field: str = "full_name") -> str:
     """Trimmed, inner whitespace collapsed, 1–150 characters, no control characters."""
     raw = value if isinstance(value, str) else ""
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") and not ch.isspace() for ch in raw):
@@ -60,16 +64,17 @@ def clean_display_name(value, *, field: str = "full_name") -> str:
     return name
 
 
-def orgs_of(user: User):
+def orgs_of(user: User) -> QuerySet[Organization]:
     """Live orgs the person belongs to: by org membership or by access to a linked workspace."""
     from orgs.models import Organization
 
-    return (
+    orgs: QuerySet[Organization] = (
         Organization.objects.alive()
         .filter(Q(memberships__user=user) | Q(workspaces__memberships__user=user))
         .distinct()
         .order_by("pk")
     )
+    return orgs
 
 
 def record_account_event(*, actor: User, action: str, target: User, details: dict) -> int:
@@ -90,7 +95,7 @@ def _lock_user(user: User) -> User:
 
 
 @transaction.atomic
-def profile_update(*, actor: User, full_name, field: str = "full_name") -> User:
+def profile_update(*, actor: User, full_name: object, field: str = "full_name") -> User:
     """Change one's own display name (the name the directory, audit log and exports show)."""
     name = clean_display_name(full_name, field=field)
     user = _lock_user(actor)
@@ -112,11 +117,7 @@ def profile_update(*, actor: User, full_name, field: str = "full_name") -> User:
 # --- email change ----------------------------------------------------------------------------
 
 
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def clean_new_email(value, *, field: str = "email") -> str:
+def clean_new_email(value: object, *, field: str = "email") -> str:
     email = normalize_email(value if isinstance(value, str) else "")
     try:
         if "\x00" in email or len(email) > 254:
@@ -167,12 +168,14 @@ def _send(subject: str, template: str, to: str, context: dict) -> None:
 
 
 @transaction.atomic
-def email_change_request(*, actor: User, new_email, password) -> tuple[EmailChange, str | None]:
+def email_change_request(
+    *, actor: User, new_email: object, password: object
+) -> tuple[EmailChange, str | None]:
     """Start changing the sign-in email: nothing changes until the link mailed to the new
     address is opened. The old address gets a notice. Needs the current password.
 
     An address that already has an account gets a notice instead of a link, and the answer
-    looks the same (no response reveals whether an account exists, SPEC invariant).
+    looks the same (no response reveals whether an account exists, docs/rules.md invariant 7).
     """
     email = clean_new_email(new_email)
     user = _lock_user(actor)
@@ -202,12 +205,12 @@ def email_change_request(*, actor: User, new_email, password) -> tuple[EmailChan
     ).update(cancelled_at=now)
     context = {"user": user, "new_email": email, "old_email": user.email}
     context["site_url"] = settings.SITE_URL
-    raw = secrets.token_urlsafe(32)
+    raw: str | None = secrets.token_urlsafe(32)
     change = EmailChange.objects.create(
         user=user,
         old_email=user.email,
         new_email=email,
-        token_hash=_hash(raw),
+        token_hash=hash_token(raw),
         created_at=now,
         expires_at=now + timedelta(hours=settings.EMAIL_CHANGE_TTL_HOURS),
     )
@@ -254,12 +257,15 @@ def open_email_change(user: User) -> EmailChange | None:
     )
 
 
-def email_change_for_link(user: User, token) -> EmailChange:
+def email_change_for_link(user: User, token: object) -> EmailChange:
     """The open request behind a link, for the signed-in requester only (else 404)."""
     raw = token if isinstance(token, str) and 20 <= len(token) <= 100 else ""
     change = (
         EmailChange.objects.filter(
-            user=user, token_hash=_hash(raw), confirmed_at__isnull=True, cancelled_at__isnull=True
+            user=user,
+            token_hash=hash_token(raw),
+            confirmed_at__isnull=True,
+            cancelled_at__isnull=True,
         ).first()
         if raw
         else None
@@ -273,7 +279,7 @@ def email_change_for_link(user: User, token) -> EmailChange:
 
 
 @transaction.atomic
-def email_change_confirm(*, actor: User, token) -> EmailChange:
+def email_change_confirm(*, actor: User, token: object) -> EmailChange:
     """Open the link: the signed-in requester's email becomes the new address.
 
     The link of someone else, a used, replaced or unknown link is a 404; an expired one a 409.
@@ -324,19 +330,19 @@ def last_owner_of(user: User) -> list[str]:
         owners = OrgMembership.objects.filter(organization=m.organization, role=Role.OWNER)
         if owners.count() <= 1:
             names.append(f"{m.organization.name} (organization)")
-    for m in (
+    for wm in (
         WorkspaceMembership.objects.filter(user=user, role=Role.OWNER)
         .select_related("workspace")
         .order_by("workspace__name")
     ):
-        owners = WorkspaceMembership.objects.filter(workspace=m.workspace, role=Role.OWNER)
-        if owners.count() <= 1:
-            names.append(f"{m.workspace.name} (workspace)")
+        ws_owners = WorkspaceMembership.objects.filter(workspace=wm.workspace, role=Role.OWNER)
+        if ws_owners.count() <= 1:
+            names.append(f"{wm.workspace.name} (workspace)")
     return names
 
 
 @transaction.atomic
-def account_close(*, actor: User, password) -> None:
+def account_close(*, actor: User, password: object) -> None:
     """Close one's own account: refused while the last owner of an org or workspace (named);
     otherwise leaves every org and workspace through their services (member.left,
     member.access_revoked), signs out everywhere, revokes API tokens and frees the email.
@@ -371,13 +377,13 @@ def account_close(*, actor: User, password) -> None:
         member_leave(actor=user, org=m.organization)  # the org's own service and event
         left_orgs.append(m.organization.name)
     left_workspaces = []
-    for m in (
+    for wm in (
         WorkspaceMembership.objects.filter(user=user)
         .select_related("workspace")
         .order_by("workspace_id")
     ):
-        workspace_member_remove(actor=user, membership=m)
-        left_workspaces.append(m.workspace.name)
+        workspace_member_remove(actor=user, membership=wm)
+        left_workspaces.append(wm.workspace.name)
     sessions = list(UserSession.objects.select_for_update().filter(user=user))
     _end(sessions)
     now = timezone.now()

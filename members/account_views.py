@@ -10,13 +10,12 @@ from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
-from config.errors import DomainError
+from config.errors import DomainError, apply_domain_error
 from members import account_services, sessions
 from members.models import OrgMembership
 from members.selectors import member_for_viewer
 from orgs.decorators import org_view
 from orgs.permissions import OrgCapability
-from orgs.views import apply_domain_error
 
 
 class ProfileForm(forms.Form):

@@ -1,4 +1,4 @@
-"""Last Active (SPEC §6): at most one write per person per LAST_ACTIVE_THROTTLE_SECONDS.
+"""Last Active (docs/rules.md §6): at most one write per person per LAST_ACTIVE_THROTTLE_SECONDS.
 
 The cache decides who writes (`cache.add` succeeds for one request per window); the write is a
 single UPDATE. Activity inside a workspace also records a DailyActiveMember row, once per
@@ -55,14 +55,23 @@ def note_activity(user, workspace=None) -> None:
 def note_workspace_slug_activity(user, ws_slug: str) -> None:
     """Like note_activity, for a request whose URL names a workspace by slug. The membership
     lookup runs only when the day's row is not yet known to exist."""
+    _note_named_workspace(user, f"slug:{ws_slug}", {"workspace__slug": ws_slug})
+
+
+def note_workspace_public_id_activity(user, ws_public_id: str) -> None:
+    """Like note_workspace_slug_activity, for an API call whose path names a workspace by id."""
+    _note_named_workspace(user, f"id:{ws_public_id}", {"workspace__public_id": ws_public_id})
+
+
+def _note_named_workspace(user, name: str, lookup: dict) -> None:
     from workspaces.models import WorkspaceMembership
 
     now = timezone.now()
-    key = f"active-slug:{user.pk}:{ws_slug}:{timezone.localdate(now).isoformat()}"
+    key = f"active-ws:{user.pk}:{name}:{timezone.localdate(now).isoformat()}"
     if not _add(key, DAY_KEY_TTL):
         return
     workspace_id = (
-        WorkspaceMembership.objects.filter(user=user, workspace__slug=ws_slug)
+        WorkspaceMembership.objects.filter(user=user, **lookup)
         .values_list("workspace_id", flat=True)
         .first()
     )

@@ -21,7 +21,12 @@ from config.errors import NotFound, ValidationFailed
 from config.roles import Role
 from members import invitations, services
 from members.models import Invitation, OrgMembership
-from members.selectors import DirectoryQuery, directory_members, pending_invitations
+from members.selectors import (
+    DirectoryQuery,
+    directory_members,
+    member_for_viewer,
+    pending_invitations,
+)
 from orgs.api import RoleName, org_of
 from orgs.models import Organization
 from orgs.permissions import OrgCapability, require_org
@@ -203,16 +208,7 @@ def _grants(org: Organization, access: list[WorkspaceAccessIn]) -> dict[int, Rol
 
 
 def _membership(org: Organization, member_id: str) -> OrgMembership:
-    public_id = public_id_or_none(member_id, "mem")
-    membership = (
-        public_id
-        and OrgMembership.objects.select_related("user")
-        .filter(organization=org, public_id=public_id)
-        .first()
-    )
-    if not membership:
-        raise NotFound("No such member.")
-    return membership
+    return member_for_viewer(org, public_id_or_none(member_id, "mem") or "")
 
 
 def _invitation(org: Organization, invitation_id: str) -> Invitation:

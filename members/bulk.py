@@ -9,6 +9,7 @@ transaction: one refusal does not undo the others, and every row reports its own
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -64,7 +65,7 @@ def _run(change) -> str | None:
 
 def _member_change(
     *, actor, org, membership: OrgMembership, action: str, role, workspace
-) -> tuple[str, callable]:
+) -> tuple[str, Callable[[], object]]:
     """(what this does to the member, the service call that does it)."""
     name = membership.user.display_name
     if action == "role":

@@ -1,4 +1,4 @@
-"""Invitations (SPEC §4): invite, resend, revoke, read a link, accept, and deliver the email.
+"""Invitations (docs/rules.md §4): invite, resend, revoke, read a link, accept, and deliver the email.
 
 Lock order, as everywhere: organization row → invitation row → workspace rows by id →
 membership rows. A token is shown once (returned to the caller and put in the email) and
@@ -8,13 +8,13 @@ stored only as its SHA-256 hash; a retried delivery issues a fresh token (see
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 
+from celery import shared_task
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -34,8 +34,10 @@ from config.errors import (
     ValidationFailed,
 )
 from config.roles import Role
+from members.invitation_email import send_invitation_message
 from members.models import Invitation, InvitationGrant, OrgMembership, User, normalize_email
 from members.services import workspace_grant_via_org
+from members.tokens import hash_token
 from members.verification import email_verified_by_token, is_verified
 from orgs.governance import (
     allowed_email_domains,
@@ -53,6 +55,7 @@ log = logging.getLogger(__name__)
 # after this grace period (or at once when queuing failed), so the two never race.
 DELIVERY_GRACE = timedelta(minutes=5)
 MAX_DELIVERY_ATTEMPTS = 8
+MAX_EMAILS_AT_ONCE = 100  # one bulk invite (the page and the API)
 BACKOFF_BASE_SECONDS = 60
 BACKOFF_MAX_SECONDS = 6 * 3600
 
@@ -64,14 +67,6 @@ def new_token() -> tuple[str, str]:
     """(raw token for the link, hash to store)."""
     raw = secrets.token_urlsafe(32)
     return raw, hash_token(raw)
-
-
-def hash_token(raw: str) -> str:
-    return hashlib.sha256((raw or "").encode()).hexdigest()
-
-
-def invitation_link(token: str) -> str:
-    return f"{settings.SITE_URL}/invitations/{token}/"
 
 
 def _ttl() -> timedelta:
@@ -235,7 +230,7 @@ def _lifts_at(created_times: list[datetime], over_by: int, window: timedelta) ->
 
 
 def check_invite_rate(*, org: Organization, actor: User, adding: int) -> None:
-    """SPEC §8: per org per day and per inviter per hour, counted from the Invitation table."""
+    """docs/rules.md §8: per org per day and per inviter per hour, counted from the Invitation table."""
     now = timezone.now()
     checks = [
         (
@@ -578,7 +573,7 @@ def invitation_accept(*, user: User, token: str) -> AcceptResult:
         OrgMembership.objects.select_for_update().filter(organization=org, user=user).first()
     )
     already = membership is not None
-    if not already:
+    if membership is None:
         membership = OrgMembership.objects.create(
             user=user, organization=org, role=inv.org_role, joined_at=timezone.now()
         )
@@ -641,11 +636,32 @@ def invitation_accept(*, user: User, token: str) -> AcceptResult:
 # --- delivery -------------------------------------------------------------------------------
 
 
+# Celery tasks (members/tasks.py imports them for autodiscovery; names kept as members.tasks.*).
+
+
+@shared_task(name="members.tasks.send_invitation_email", ignore_result=True)
+def send_invitation_email(invitation_id: int, token: str) -> str:
+    """Deliver one invitation with the token minted for it; idempotent (see invitation_deliver)."""
+    return invitation_deliver(invitation_id=invitation_id, token=token)
+
+
+@shared_task(name="members.tasks.resend_undelivered_invitations", ignore_result=True)
+def resend_undelivered_invitations() -> dict:
+    """Beat: (re)send queued or failed invitations whose backoff has passed."""
+    outcomes: dict[str, int] = {}
+    for pk in due_invitation_ids():
+        try:
+            outcome = invitation_deliver_due(invitation_id=pk)
+        except Exception:  # one bad row must not stop the others
+            log.exception("Re-sending invitation %s failed", pk)
+            outcome = "error"
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes
+
+
 def queue_invitation_email(invitation_id: int, token: str) -> None:
     """Runs on commit. If the broker is down the invitation stays queued for the periodic
     re-send, due at once; the page that invited never fails because of it."""
-    from members.tasks import send_invitation_email
-
     try:
         send_invitation_email.apply_async(
             (invitation_id, token),
@@ -676,8 +692,6 @@ def backoff(attempts: int) -> timedelta:
 
 def _send_locked(inv: Invitation, token: str) -> str:
     """Send the email for a locked invitation and record the outcome on it."""
-    from members.tasks import send_invitation_message
-
     now = timezone.now()
     inv.delivery_attempts += 1
     inv.last_attempt_at = now
@@ -736,8 +750,8 @@ def invitation_deliver(*, invitation_id: int, token: str) -> str:
     see it sent; a token that a resend or re-issue replaced is never mailed."""
     inv = _lock_for_delivery(invitation_id, skip_locked=False)
     reason = _deliverable(inv)
-    if reason:
-        return reason
+    if reason or inv is None:
+        return reason or "missing"
     if inv.token_hash != hash_token(token):
         return "superseded"
     return _send_locked(inv, token)

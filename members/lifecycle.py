@@ -239,8 +239,7 @@ def reinstate_plan(*, actor_role: Role, org: Organization, event: AuditEvent) ->
 
 
 def reinstate_preview(*, actor: User, org: Organization, event_id: str) -> ReinstatePlan:
-    actor_role = org_role_of(actor, org)
-    require_org(actor_role, OrgCapability.REINSTATE_MEMBERS)
+    actor_role = require_org(org_role_of(actor, org), OrgCapability.REINSTATE_MEMBERS)
     return reinstate_plan(actor_role=actor_role, org=org, event=_removal_event(org, event_id))
 
 
@@ -250,8 +249,7 @@ def member_reinstate(*, actor: User, org: Organization, event_id: str) -> OrgMem
     come back (workspaces no longer linked, and owner roles the actor may not give, are
     skipped), within today's policies and seats. One event, `member.reinstated`."""
     org = _lock_org(org)
-    actor_role = org_role_of(actor, org)
-    require_org(actor_role, OrgCapability.REINSTATE_MEMBERS)
+    actor_role = require_org(org_role_of(actor, org), OrgCapability.REINSTATE_MEMBERS)
     event = _removal_event(org, event_id)
     plan = reinstate_plan(actor_role=actor_role, org=org, event=event)
     require_lifecycle(actor_role, OrgCapability.REINSTATE_MEMBERS, plan.org_role)
@@ -266,7 +264,9 @@ def member_reinstate(*, actor: User, org: Organization, event_id: str) -> OrgMem
     )
     membership = OrgMembership.objects.create(user=user, organization=org, role=plan.org_role)
     restored = []
-    for grant in sorted(plan.restored, key=lambda g: g.workspace.pk):
+    for grant in sorted(plan.restored, key=lambda g: g.workspace.pk if g.workspace else 0):
+        if grant.workspace is None:  # restored grants always name a live workspace
+            continue
         ws = Workspace.objects.select_for_update().get(pk=grant.workspace.pk)
         if ws.organization_id != org.pk:
             grant.skip = f"no longer linked to {org.name}"

@@ -107,6 +107,8 @@ class OrgMembership(models.Model):
 
 
 class Invitation(models.Model):
+    token: str  # the raw token, only on the instance the inviting service returns (never stored)
+
     class Status(models.TextChoices):
         PENDING = "pending"
         ACCEPTED = "accepted"
@@ -232,10 +234,12 @@ class TwoFactorDevice(models.Model):
 class WorkspaceInvitation(models.Model):
     """An emailed invitation into a workspace that is in no organization.
 
-    Adding someone inside a workspace always goes by email (SPEC invariant 7: no response
+    Adding someone inside a workspace always goes by email (docs/rules.md invariant 7: no response
     reveals whether an account exists); inside a linked workspace it is an org Invitation
     instead, so the org's policies and seats apply.
     """
+
+    token: str  # the raw token, only on the instance the inviting service returns (never stored)
 
     class Status(models.TextChoices):
         PENDING = "pending"

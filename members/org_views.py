@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import QueryDict, StreamingHttpResponse
@@ -14,11 +15,13 @@ from django.views.decorators.http import require_POST
 from audit.events import render_sentence
 from config.csvsafe import csv_writer
 from config.errors import DomainError, ValidationFailed
+from config.htmx import render_page
 from config.roles import Role
 from members import bulk, selectors
+from members.invitation_email import invitation_link
 from members.invitations import (
+    MAX_EMAILS_AT_ONCE,
     get_invitation,
-    invitation_link,
     invitation_resend,
     invitation_revoke,
     invite_problems,
@@ -54,11 +57,6 @@ COLUMNS = [
 ]
 
 
-def _partial(request) -> bool:
-    """An HTMX swap gets the fragment; a history restore (cache miss) needs the whole page."""
-    return bool(request.htmx) and not request.htmx.history_restore_request
-
-
 def _roles_for(viewer_role: Role) -> list[Role]:
     """The roles the viewer may hand out: owners everything, admins up to admin."""
     return [r for r in Role if r < Role.OWNER or org_can(viewer_role, OrgCapability.MANAGE_OWNERS)]
@@ -85,7 +83,7 @@ def _directory_url(request, query: selectors.DirectoryQuery, **changes) -> str:
             and not (key == "sort" and value == "name")
             and not (key == "page" and value == 1)
         ):
-            qd[key] = value
+            qd[key] = str(value)
     base = reverse("org_members:directory", args=[request.org.slug])
     return f"{base}?{qd.urlencode()}" if qd else base
 
@@ -177,8 +175,7 @@ def directory(request):
         "csv_href": _directory_url(request, query, page=1, format="csv"),
         "tab": "members",
     }
-    template = "members/directory.html#rows" if _partial(request) else "members/directory.html"
-    return render(request, template, context)
+    return render_page(request, "members/directory.html", "rows", context)
 
 
 @org_view(OrgCapability.VIEW_INVITATIONS)
@@ -230,7 +227,8 @@ def _invitation_action(request, invitation_id, action):
             _keep_fresh_links(request, org, [(inv, token)])
             messages.success(
                 request,
-                f"A fresh invitation link is on its way to {inv.email}; it is valid for 7 days "
+                f"A fresh invitation link is on its way to {inv.email}; it is valid for "
+                f"{settings.INVITATION_TTL_DAYS} days "
                 "and the previous link no longer works.",
             )
         else:
@@ -287,8 +285,8 @@ class InviteForm(forms.Form):
         emails = parse_emails(self.cleaned_data["emails"])
         if not emails:
             raise forms.ValidationError("Enter at least one email address.")
-        if len(emails) > 100:
-            raise forms.ValidationError("Invite at most 100 people at once.")
+        if len(emails) > MAX_EMAILS_AT_ONCE:
+            raise forms.ValidationError(f"Invite at most {MAX_EMAILS_AT_ONCE} people at once.")
         return emails
 
     def grants(self) -> dict[int, Role]:
@@ -309,7 +307,7 @@ def _invite_form(request, data=None):
 
 def _preview(request, form) -> list[dict]:
     """What each pasted address would get, or why it cannot be invited (read-only)."""
-    emails = parse_emails(form.data.get("emails", ""))[:100]
+    emails = parse_emails(form.data.get("emails", ""))[:MAX_EMAILS_AT_ONCE]
     if not emails:
         return []
     try:

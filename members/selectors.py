@@ -6,9 +6,22 @@ of another org fails like a missing one.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from django.db.models import CharField, Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models import (
+    CharField,
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
 from django.db.models.functions import Coalesce, Lower, NullIf
 
 from audit.models import AuditEvent
@@ -47,7 +60,7 @@ class DirectoryQuery:
     page: int = 1
 
     @classmethod
-    def from_params(cls, params) -> DirectoryQuery:
+    def from_params(cls, params: Mapping[str, str]) -> DirectoryQuery:
         sort = params.get("sort", "name")
         desc = sort.startswith("-")
         sort = sort.lstrip("-")
@@ -71,7 +84,7 @@ class DirectoryQuery:
         return ("-" if self.desc else "") + self.sort
 
 
-def _workspace_count():
+def _workspace_count() -> Coalesce:
     sub = (
         WorkspaceMembership.objects.filter(
             user=OuterRef("user"), workspace__organization=OuterRef("organization")
@@ -84,7 +97,7 @@ def _workspace_count():
     return Coalesce(Subquery(sub, output_field=IntegerField()), Value(0))
 
 
-def directory_members(org: Organization, query: DirectoryQuery):
+def directory_members(org: Organization, query: DirectoryQuery) -> QuerySet[OrgMembership]:
     """The org's members with their workspace count in the org, filtered and sorted in SQL."""
     qs = (
         OrgMembership.objects.filter(organization=org)
@@ -120,8 +133,8 @@ def directory_members(org: Organization, query: DirectoryQuery):
     if query.status:
         qs = qs.filter(suspended_at__isnull=query.status == "active")
     key = SORTS[query.sort]
-    key = key.desc(nulls_last=True) if query.desc else key.asc(nulls_last=True)
-    return qs.order_by(key, "sort_name", "pk")
+    order = key.desc(nulls_last=True) if query.desc else key.asc(nulls_last=True)
+    return qs.order_by(order, "sort_name", "pk")
 
 
 def directory_counts(org: Organization) -> dict:
@@ -131,7 +144,7 @@ def directory_counts(org: Organization) -> dict:
     (10,000 × 200 rows to count at scale, seconds per page — found by `manage.py bench`).
     """
 
-    def count_of(qs):
+    def count_of(qs: QuerySet[Any]) -> Subquery:
         return Subquery(
             qs.order_by().values("organization").annotate(c=Count("pk")).values("c"),
             output_field=IntegerField(),
@@ -153,11 +166,11 @@ def directory_counts(org: Organization) -> dict:
     return row or {"members": 0, "pending": 0}
 
 
-def org_workspaces(org: Organization):
+def org_workspaces(org: Organization) -> QuerySet[Workspace]:
     return Workspace.objects.filter(organization=org).order_by(Lower("name"), "pk")
 
 
-def pending_invitations(org: Organization):
+def pending_invitations(org: Organization) -> QuerySet[Invitation]:
     """Pending invitations (expired ones included, so they can be resent), newest first."""
     return (
         Invitation.objects.filter(organization=org, status=Invitation.Status.PENDING)
@@ -168,6 +181,7 @@ def pending_invitations(org: Organization):
 
 
 def member_for_viewer(org: Organization, public_id: str) -> OrgMembership:
+    """The org's membership with this `mem_` id (and its person); any other is a 404."""
     membership = (
         OrgMembership.objects.select_related("user", "suspended_by")
         .filter(organization=org, public_id=public_id)
@@ -191,7 +205,7 @@ GRANT_ACTIONS = ("member.access_granted", "member.access_changed")
 
 def member_grants(org: Organization, membership: OrgMembership) -> list[GrantExplained]:
     """Each of the member's grants in the org's workspaces, with who granted it and when: the
-    latest access_granted/changed event for that person and workspace (SPEC §11), falling back
+    latest access_granted/changed event for that person and workspace (docs/rules.md §11), falling back
     to the membership row when the log has none (e.g. access from before the audit log)."""
     grants = list(
         WorkspaceMembership.objects.filter(user=membership.user_id, workspace__organization=org)
@@ -207,19 +221,24 @@ def member_grants(org: Organization, membership: OrgMembership) -> list[GrantExp
             action__in=GRANT_ACTIONS,
         ).order_by("-occurred_at", "-id")
         for e in events.only("workspace_id", "occurred_at", "actor_label", "actor_type"):
-            latest.setdefault(e.workspace_id, e)
+            if e.workspace_id is not None:
+                latest.setdefault(e.workspace_id, e)
     explained = []
     for g in grants:
-        e = latest.get(g.workspace_id)
-        if e is not None:
-            explained.append(GrantExplained(g, e.actor_label or "System", e.occurred_at, True))
+        event = latest.get(g.workspace_id)
+        if event is not None:
+            explained.append(
+                GrantExplained(g, event.actor_label or "System", event.occurred_at, True)
+            )
         else:
             by = g.granted_by.display_name if g.granted_by else ""
             explained.append(GrantExplained(g, by, g.created_at, False))
     return explained
 
 
-def member_recent_activity(org: Organization, membership: OrgMembership, limit: int = 20):
+def member_recent_activity(
+    org: Organization, membership: OrgMembership, limit: int = 20
+) -> list[AuditEvent]:
     """What the member did in the org and its workspaces, newest first (the audit log's reader)."""
     from audit.selectors import events_for
 

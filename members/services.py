@@ -6,7 +6,10 @@ then membership rows — the same as orgs.services.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 from django.db import transaction
+from django.db.models import QuerySet
 
 from audit.services import record
 from config.errors import Conflict, NotFound, ValidationFailed
@@ -59,7 +62,7 @@ def _ensure_not_last_org_owner(org: Organization, membership: OrgMembership) -> 
 def require_member_management(
     actor_role: Role | None, target_role: Role | None, new_role: Role | None = None
 ) -> None:
-    """Admins manage members below owner; touching the owner role needs an owner (SPEC §3)."""
+    """Admins manage members below owner; touching the owner role needs an owner (docs/rules.md §3)."""
     touches_owner = Role.OWNER in (target_role, new_role)
     require_org(
         actor_role,
@@ -93,7 +96,7 @@ def member_change_role(
     return membership
 
 
-def _linked_workspaces(org: Organization, ids=None):
+def _linked_workspaces(org: Organization, ids: Iterable[int] | None = None) -> QuerySet[Workspace]:
     qs = Workspace.objects.filter(organization=org)
     if ids is not None:
         qs = qs.filter(pk__in=ids)
@@ -102,10 +105,10 @@ def _linked_workspaces(org: Organization, ids=None):
 
 def workspace_grant_via_org(
     *,
-    actor,
-    org,
-    workspace,
-    user,
+    actor: User | None,
+    org: Organization,
+    workspace: Workspace,
+    user: User,
     role: Role,
     existing: WorkspaceMembership | None,
     details: dict | None = None,
@@ -161,7 +164,9 @@ def workspace_grant_via_org(
     return existing
 
 
-def _revoke(*, actor, org, workspace, membership: WorkspaceMembership):
+def _revoke(
+    *, actor: User, org: Organization, workspace: Workspace, membership: WorkspaceMembership
+) -> None:
     ensure_not_last_owner(workspace, membership)
     membership.delete()
     record(
@@ -180,7 +185,7 @@ def member_set_workspace_access(
     actor: User,
     org: Organization,
     membership: OrgMembership,
-    access: dict[int, Role | None],
+    access: Mapping[int, Role | None],
     complete: bool = False,
 ) -> None:
     """Grant, change or revoke the member's access to linked workspaces.
@@ -191,12 +196,9 @@ def member_set_workspace_access(
     org = _lock_org(org)
     actor_role = org_role_of(actor, org)
     require_org(actor_role, OrgCapability.VIEW)
+    linked = {w.pk: w for w in _linked_workspaces(org).select_for_update()}
     membership = _lock_membership(org, membership)
     require_member_management(actor_role, Role(membership.role))
-    linked = {
-        w.pk: w
-        for w in Workspace.objects.select_for_update().filter(organization=org).order_by("pk")
-    }
     unknown = [pk for pk in access if pk not in linked]
     if unknown:
         raise ValidationFailed(
@@ -240,8 +242,9 @@ def member_set_workspace_access(
 
 
 def _remove_everywhere(*, org: Organization, membership: OrgMembership) -> list[dict]:
-    """Delete the org membership and every membership in the org's linked workspaces."""
-    workspaces = list(_linked_workspaces(org).select_for_update())
+    """Delete the org membership and every membership in the org's linked workspaces (the
+    caller has locked the org, then the linked workspaces, then the org membership)."""
+    workspaces = list(_linked_workspaces(org))
     ws_memberships = list(
         WorkspaceMembership.objects.select_for_update()
         .filter(user=membership.user, workspace__in=workspaces)
@@ -270,6 +273,7 @@ def member_remove(*, actor: User, org: Organization, membership: OrgMembership) 
     org = _lock_org(org)
     actor_role = org_role_of(actor, org)
     require_org(actor_role, OrgCapability.VIEW)
+    list(_linked_workspaces(org).select_for_update())  # lock order: org, workspaces, memberships
     membership = _lock_membership(org, membership)
     if membership.user_id == actor.pk:
         raise Conflict("Use Leave organization to remove yourself.", code="use_leave")
@@ -289,6 +293,7 @@ def member_remove(*, actor: User, org: Organization, membership: OrgMembership) 
 @transaction.atomic
 def member_leave(*, actor: User, org: Organization) -> None:
     org = _lock_org(org)
+    list(_linked_workspaces(org).select_for_update())  # lock order: org, workspaces, memberships
     membership = (
         OrgMembership.objects.select_for_update()
         .select_related("user")

@@ -5,13 +5,13 @@ from datetime import timedelta
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from config.errors import DomainError
+from config.errors import DomainError, apply_domain_error
+from config.htmx import render_page
 from members.tokens import get_own_token, token_create, token_revoke, tokens_of
-from orgs.views import apply_domain_error
 
 EXPIRY_CHOICES = [
     ("", "Never"),
@@ -38,8 +38,7 @@ def _page(request, form, *, new_token=None, raw=None, status=200):
         "raw_token": raw,
         "now": timezone.now(),
     }
-    template = "members/tokens.html#tokens" if request.htmx else "members/tokens.html"
-    return render(request, template, context, status=status)
+    return render_page(request, "members/tokens.html", "tokens", context, status)
 
 
 @login_required

@@ -23,8 +23,10 @@ VISIBLE_PREFIX_LENGTH = 10  # "ss_" + 7 characters of the secret
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
-def hash_token(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
+def hash_token(raw: str | None) -> str:
+    """The one way a secret (API token, invitation or email link, recovery code) is stored:
+    its SHA-256, so a database leak holds no usable secret."""
+    return hashlib.sha256((raw or "").encode()).hexdigest()
 
 
 def tokens_of(user: User):
@@ -76,9 +78,10 @@ def token_create(
 @transaction.atomic
 def token_revoke(*, actor: User, token: ApiToken) -> ApiToken:
     """Revoke one of the actor's own tokens; revoking twice changes nothing."""
-    token = ApiToken.objects.select_for_update().filter(pk=token.pk, user=actor).first()
-    if token is None:
+    locked = ApiToken.objects.select_for_update().filter(pk=token.pk, user=actor).first()
+    if locked is None:
         raise NotFound("No such API token.")
+    token = locked
     if token.revoked_at is not None:
         return token
     token.revoked_at = timezone.now()

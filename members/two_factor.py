@@ -7,7 +7,6 @@ replayed; recovery codes are stored hashed and each works once.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from urllib.parse import urlencode
@@ -27,6 +26,7 @@ from django.utils import timezone
 from audit.services import record
 from config.errors import Conflict, PermissionDenied, RateLimited, ValidationFailed
 from members.models import TwoFactorDevice, User
+from members.tokens import hash_token
 
 ISSUER = "SignalSmith"
 RECOVERY_CODE_COUNT = 10
@@ -100,7 +100,7 @@ def _totp_step(secret: str, code: str, after_step: int) -> int | None:
 
 
 def _hash_recovery(code: str) -> str:
-    return hashlib.sha256(_clean_code(code).encode()).hexdigest()
+    return hash_token(_clean_code(code))
 
 
 def _new_recovery_codes() -> list[str]:

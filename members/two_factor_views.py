@@ -11,10 +11,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
-from config.errors import DomainError
+from config.errors import DomainError, apply_domain_error
 from members import two_factor
 from members.sessions import end_other_sessions_quietly
-from orgs.views import apply_domain_error
 
 
 class CodeForm(forms.Form):

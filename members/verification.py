@@ -16,8 +16,11 @@ import secrets
 from datetime import timedelta
 from functools import partial
 
+from celery import shared_task
 from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from audit.services import record
@@ -85,9 +88,41 @@ def email_verification_send(*, user: User) -> str | None:
     return raw
 
 
-def _queue_email(user_id: int, token: str) -> None:
-    from members.tasks import send_verification_email
+@shared_task(
+    name="members.tasks.send_verification_email",
+    ignore_result=True,
+    autoretry_for=(Exception,),
+    retry_backoff=60,
+    retry_backoff_max=3600,
+    max_retries=6,
+)
+def send_verification_email(user_id: int, token: str) -> str:
+    """Mail the email-verification link; skipped if the account is verified or the link was
+    replaced meanwhile (only the newest link is worth sending)."""
+    link = (
+        EmailVerification.objects.select_related("user")
+        .filter(user_id=user_id, token_hash=hash_token(token))
+        .first()
+    )
+    if link is None or link.user.email_verified_at:
+        return "skipped"
+    ctx = {
+        "name": link.user.full_name or link.user.email,
+        "email": link.user.email,
+        "link": verification_link(token),
+        "expires_at": link.expires_at,
+    }
+    message = EmailMultiAlternatives(
+        subject="Confirm your email address for SignalSmith",
+        body=render_to_string("emails/verify_email.txt", ctx),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[link.user.email],
+    )
+    message.send(fail_silently=False)
+    return "sent"
 
+
+def _queue_email(user_id: int, token: str) -> None:
     try:
         send_verification_email.delay(user_id, token)
     except Exception as exc:  # broker down: the person can send the link again from the banner

@@ -34,7 +34,6 @@ from members.invitations import (
     _expire_stale,
     _reset_delivery,
     check_invite_rate,
-    hash_token,
     new_token,
     queue_invitation_email,
 )
@@ -46,6 +45,7 @@ from members.models import (
     WorkspaceInvitation,
     normalize_email,
 )
+from members.tokens import hash_token
 from members.verification import email_verified_by_token, is_verified
 from orgs.governance import check_invite_email_allowed
 from workspaces.models import Workspace, WorkspaceMembership
@@ -95,7 +95,7 @@ def workspace_member_invite(
     current = Workspace.objects.filter(pk=workspace.pk).select_related("organization").first()
     if current is None:
         raise NotFound("No such workspace.")
-    org = lock_org(current.organization) if current.organization_id else None
+    org = lock_org(current.organization) if current.organization else None
     workspace = lock_workspace(current)
     if workspace.organization_id != (org.pk if org else None):
         raise Conflict(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from django.http import HttpRequest
 from ninja import Query, Router, Schema
@@ -96,7 +96,7 @@ def org_out(org: Organization, role: Role) -> dict:
     }
 
 
-def workspace_out(ws: Workspace, org: Organization | None) -> dict:
+def workspace_out(ws: Any, org: Organization | None) -> dict:  # a linked_workspaces() row
     return {
         "id": ws.public_id,
         "name": ws.name,
@@ -122,7 +122,7 @@ def create_organization(request, payload: OrgIn):
     workspace = None
     if payload.workspace_id is not None:
         public_id = public_id_or_none(payload.workspace_id, "ws")
-        workspace = public_id and Workspace.objects.filter(public_id=public_id).first()
+        workspace = Workspace.objects.filter(public_id=public_id).first() if public_id else None
         if not workspace:
             raise NotFound("No such workspace.")
     org = services.org_create(
@@ -194,12 +194,14 @@ def link_workspace(request, org_id: str, payload: LinkIn):
         )
     if payload.workspace_id is not None:
         public_id = public_id_or_none(payload.workspace_id, "ws")
-        workspace = public_id and Workspace.objects.filter(public_id=public_id).first()
+        workspace = Workspace.objects.filter(public_id=public_id).first() if public_id else None
         if not workspace:
             raise NotFound("No such workspace.")
         workspace = services.workspace_link(actor=request.user, org=org, workspace=workspace)
     else:
-        workspace = services.workspace_create_linked(actor=request.user, org=org, name=payload.name)
+        workspace = services.workspace_create_linked(
+            actor=request.user, org=org, name=payload.name or ""
+        )
     return 201, workspace_out(linked_workspaces(org).get(pk=workspace.pk), org)
 
 

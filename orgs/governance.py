@@ -1,4 +1,4 @@
-"""Reading the governance policies an org's workspaces inherit (SPEC §9).
+"""Reading the governance policies an org's workspaces inherit (docs/rules.md §9).
 
 Writes (set/delete a policy, audited as governance.*) live in orgs.governance_services.
 Each rule is enforced by the service it governs, which calls one of these readers. A workspace

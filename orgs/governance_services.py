@@ -1,4 +1,4 @@
-"""Writes on governance policies (SPEC §9): set or remove one, validated per kind, audited.
+"""Writes on governance policies (docs/rules.md §9): set or remove one, validated per kind, audited.
 
 Each kind's value is normalised before it is stored, so the readers in orgs.governance can
 trust it. Lock order: organization row, then the policy row.
@@ -27,9 +27,10 @@ def _invalid(message: str, field: str = "value") -> ValidationFailed:
     return ValidationFailed(message, fields={field: message}, code="invalid_policy")
 
 
-def _role(value, allowed: tuple[Role, ...], field: str) -> Role:
+def _role(value: object, allowed: tuple[Role, ...], field: str) -> Role:
     try:
-        role = Role(int(value)) if str(value).isdigit() else Role.from_name(str(value))
+        text = str(value)
+        role = Role(int(text)) if text.isdigit() else Role.from_name(text)
     except ValueError:
         role = None
     if role not in allowed:
@@ -144,7 +145,7 @@ def _clean_support_access(value: dict) -> dict:
     return {"mode": "until", "hours": hours, "until": until.isoformat()}
 
 
-def clean_policy_value(*, actor: User, org: Organization, kind: str, value) -> dict:
+def clean_policy_value(*, actor: User, org: Organization, kind: str, value: object) -> dict:
     """The normalised value for `kind`, or ValidationFailed naming the field."""
     if kind not in Kind.values:
         raise ValidationFailed(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 
-from config.errors import DomainError
+from config.errors import DomainError, apply_domain_error
+from config.htmx import render_page
 from config.roles import Role
 from orgs import governance_services
 from orgs.decorators import org_view
@@ -14,7 +15,6 @@ from orgs.governance import policies_for_org
 from orgs.models import GovernancePolicy
 from orgs.permissions import OrgCapability
 from orgs.support_access import MAX_HOURS, access_from_value
-from orgs.views import apply_domain_error
 from workspaces.models import Workspace
 
 Kind = GovernancePolicy.Kind
@@ -143,7 +143,7 @@ def _summary(kind: str, policy, names: dict[str, str]) -> str:
             Kind.REQUIRE_TWO_FACTOR: "Not set: two-factor sign-in is optional.",
             Kind.SUPPORT_ACCESS: access_from_value(None).label,
             Kind.REQUIRE_SSO: "Not set: single sign-on is optional.",
-        }[kind]
+        }[Kind(kind)]
     value = policy.value
     if kind == Kind.SUPPORT_ACCESS:
         return access_from_value(value).label
@@ -178,10 +178,10 @@ def _render(request, bound: dict | None = None, status: int = 200):
                 "form": form,
             }
         )
-    template = "orgs/governance.html#policies" if request.htmx else "orgs/governance.html"
-    return render(
+    return render_page(
         request,
-        template,
+        "orgs/governance.html",
+        "policies",
         {"org": org, "sections": sections, "tab": "governance", "has_workspaces": bool(workspaces)},
         status=status,
     )

@@ -1,11 +1,18 @@
-"""SPEC §3 in code: the one table of org capabilities and the checks every page, API and service use."""
+"""docs/rules.md §3 in code: the one table of org capabilities and the checks every page, API and service use."""
 
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from config.errors import NotFound, PermissionDenied
 from config.roles import Role
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
+
+    from members.models import User
+    from orgs.models import Organization
 
 
 class OrgCapability(StrEnum):
@@ -50,7 +57,7 @@ ORG_CAPABILITIES: dict[OrgCapability, Role] = {
 }
 
 
-def org_role_of(user, organization) -> Role | None:
+def org_role_of(user: User | AnonymousUser | None, organization: Organization | int) -> Role | None:
     """The acting user's org role, or None when they are not a member.
 
     A suspended member holds their role but may not act in the org: every service asks this
@@ -71,7 +78,7 @@ def org_role_of(user, organization) -> Role | None:
     return Role(row[0])
 
 
-def suspended_error(organization) -> PermissionDenied:
+def suspended_error(organization: Organization | int) -> PermissionDenied:
     name = getattr(organization, "name", "this organization")
     return PermissionDenied(
         f"Your access to {name} is suspended. Ask one of its owners or admins to unsuspend you.",
@@ -88,7 +95,7 @@ def org_capabilities(role: Role | None) -> dict[str, bool]:
     return {cap.name: org_can(role, cap) for cap in OrgCapability}
 
 
-def require_org(role: Role | None, capability: OrgCapability) -> None:
+def require_org(role: Role | None, capability: OrgCapability) -> Role:
     """Non-members get NotFound (the org's existence is not revealed); a too-low role gets 403."""
     if role is None:
         raise NotFound("No such organization.")
@@ -98,10 +105,11 @@ def require_org(role: Role | None, capability: OrgCapability) -> None:
             f"You need the {needed.label} role or higher in this organization to {capability.value}.",
             code="role_required",
         )
-
-
-def require_org_capability(user, organization, capability: OrgCapability) -> Role:
-    """Look up the user's role and require the capability; returns the role."""
-    role = org_role_of(user, organization)
-    require_org(role, capability)
     return role
+
+
+def require_org_capability(
+    user: User | AnonymousUser | None, organization: Organization, capability: OrgCapability
+) -> Role:
+    """Look up the user's role and require the capability; returns the role."""
+    return require_org(org_role_of(user, organization), capability)

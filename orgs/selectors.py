@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
+from typing import TYPE_CHECKING, Any
+
+from django.db.models import Count, IntegerField, Model, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from config.errors import NotFound
@@ -20,12 +22,21 @@ from workspaces.models import (
 )
 from workspaces.permissions import WORKSPACE_CAPABILITIES, WorkspaceCapability
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
 
-def org_for_viewer(user, *, slug: str | None = None, public_id: str | None = None):
+    from members.models import User
+
+
+def org_for_viewer(
+    user: User | AnonymousUser | None, *, slug: str | None = None, public_id: str | None = None
+) -> tuple[Organization, Role]:
     """(org, viewer's role). Raises NotFound unless the viewer is a member of a live org."""
     if user is None or not user.is_authenticated:
         raise NotFound("No such organization.")
-    lookup = {"organization__slug": slug} if slug else {"organization__public_id": public_id}
+    lookup: dict[str, Any] = (
+        {"organization__slug": slug} if slug else {"organization__public_id": public_id}
+    )
     membership = (
         OrgMembership.objects.select_related("organization")
         .filter(user=user, organization__deleted_at__isnull=True, **lookup)
@@ -39,14 +50,10 @@ def org_for_viewer(user, *, slug: str | None = None, public_id: str | None = Non
     return membership.organization, Role(membership.role)
 
 
-def orgs_of(user):
-    return Organization.objects.alive().filter(memberships__user=user).order_by("name")
-
-
-def _count_of(model):
+def _count_of(model: type[Model]) -> Coalesce:
     """A correlated COUNT of `model` rows per workspace, for annotating workspace lists."""
     sub = (
-        model.objects.filter(workspace=OuterRef("pk"))
+        model._default_manager.filter(workspace=OuterRef("pk"))
         .order_by()
         .values("workspace")
         .annotate(c=Count("*"))  # COUNT(*) lets PostgreSQL count from the index alone
@@ -55,7 +62,7 @@ def _count_of(model):
     return Coalesce(Subquery(sub, output_field=IntegerField()), 0)
 
 
-def linked_workspaces(org: Organization, viewer=None):
+def linked_workspaces(org: Organization, viewer: User | None = None) -> QuerySet[Workspace]:
     """The org's workspaces with member and resource counts, in one query.
 
     With `viewer`, each row also carries `viewer_role` (their workspace role, or None): an org
@@ -79,7 +86,7 @@ def linked_workspaces(org: Organization, viewer=None):
     return qs.order_by("name")
 
 
-def linked_workspace(org: Organization, public_id: str, viewer=None) -> Workspace:
+def linked_workspace(org: Organization, public_id: str, viewer: User | None = None) -> Workspace:
     """One of the org's workspaces (with its counts); any other workspace is a 404."""
     workspace = linked_workspaces(org, viewer).filter(public_id=public_id).first()
     if workspace is None:
@@ -95,7 +102,7 @@ def workspace_by_public_id(public_id: str) -> Workspace:
     return workspace
 
 
-def linkable_workspaces(user, org: Organization):
+def linkable_workspaces(user: User, org: Organization) -> QuerySet[Workspace]:
     """Workspaces in no organization whose role the user holds lets them link it (owners)."""
     return Workspace.objects.filter(
         organization__isnull=True,
@@ -115,7 +122,9 @@ def unlink_impact(workspace: Workspace) -> list[WorkspaceMembership]:
     )
 
 
-def member_removal_impact(org: Organization, membership: OrgMembership):
+def member_removal_impact(
+    org: Organization, membership: OrgMembership
+) -> list[WorkspaceMembership]:
     """Every linked-workspace membership the member loses when removed from the org."""
     return list(
         WorkspaceMembership.objects.filter(user=membership.user_id, workspace__organization=org)
@@ -145,19 +154,12 @@ def org_delete_impact(org: Organization) -> dict:
     }
 
 
-def org_members(org: Organization, *, exclude_user=None):
+def org_members(org: Organization, *, exclude_user: User | None = None) -> QuerySet[OrgMembership]:
     """The org's memberships with their people, highest role first (e.g. to pick a new owner)."""
     qs = OrgMembership.objects.filter(organization=org).select_related("user")
     if exclude_user is not None:
         qs = qs.exclude(user=exclude_user)
     return qs.order_by("-role", "user__full_name", "user__email")
-
-
-def org_membership(org: Organization, public_id: str) -> OrgMembership:
-    membership = org_members(org).filter(public_id=(public_id or "").strip()).first()
-    if membership is None:
-        raise NotFound("No such member.")
-    return membership
 
 
 def org_member_count(org: Organization) -> int:
@@ -183,7 +185,3 @@ def slug_status(slug: str, *, current: str = "") -> tuple[bool | None, str]:
     if slug_taken(slug):
         return False, f"{slug} is taken; try {suggest_slug(slug)}."
     return True, f"{slug} is available."
-
-
-def has_owner_outside(org: Organization, exclude_user_id: int) -> bool:
-    return org.memberships.filter(Q(role=Role.OWNER) & ~Q(user_id=exclude_user_id)).exists()

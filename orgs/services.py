@@ -5,8 +5,12 @@ Lock order: organization row, then workspace rows by id, then membership rows.
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from audit.services import record
@@ -40,7 +44,7 @@ def _slug_taken_error(slug: str) -> ValidationFailed:
     )
 
 
-def _save_with_unique_slug(org: Organization, *, auto: bool, **save_kwargs) -> None:
+def _save_with_unique_slug(org: Organization, *, auto: bool, **save_kwargs: Any) -> None:
     """Save `org`; a concurrent request that took the same slug first is a field error (or, for a
     generated slug, a retry with the next free one), never an IntegrityError."""
     for _ in range(5):
@@ -58,7 +62,9 @@ def _save_with_unique_slug(org: Organization, *, auto: bool, **save_kwargs) -> N
 
 
 def lock_org(organization: Organization) -> Organization:
-    org = Organization.objects.select_for_update().filter(pk=organization.pk).alive().first()
+    org: Organization | None = (
+        Organization.objects.select_for_update().filter(pk=organization.pk).alive().first()
+    )
     if org is None:
         raise NotFound("No such organization.")
     return org
@@ -68,7 +74,7 @@ def slug_taken(slug: str, *, exclude_pk: int | None = None) -> bool:
     qs = Organization.objects.alive().filter(slug=slug)
     if exclude_pk:
         qs = qs.exclude(pk=exclude_pk)
-    return qs.exists()
+    return bool(qs.exists())
 
 
 def suggest_slug(name: str) -> str:
@@ -104,7 +110,9 @@ def clean_org_fields(
     return name, slug
 
 
-def _link(*, actor: User, org: Organization, workspace: Workspace, now=None) -> None:
+def _link(
+    *, actor: User, org: Organization, workspace: Workspace, now: datetime | None = None
+) -> None:
     now = now or timezone.now()
     workspace.organization = org
     workspace.linked_at = now
@@ -118,7 +126,8 @@ def org_create(
     *, actor: User, name: str, slug: str | None = None, workspace: Workspace | None = None
 ) -> Organization:
     """A new org owned by the actor; `workspace` (which the actor must own) becomes its first."""
-    name, slug = clean_org_fields(name=name, slug=slug or None, name_required=True)
+    cleaned_name, slug = clean_org_fields(name=name, slug=slug or None, name_required=True)
+    name = cleaned_name or name
     if workspace is not None:
         workspace = lock_workspace(workspace)
         require_workspace_capability(actor, workspace, WorkspaceCapability.LINK_TO_ORG)
@@ -199,7 +208,7 @@ def workspace_create_linked(*, actor: User, org: Organization, name: str) -> Wor
     return workspace
 
 
-def org_granted(workspace: Workspace):
+def org_granted(workspace: Workspace) -> QuerySet[WorkspaceMembership]:
     return WorkspaceMembership.objects.filter(
         workspace=workspace, source=WorkspaceMembership.Source.ORG
     )

@@ -110,10 +110,10 @@ def _session_grant(request) -> ViewAsGrant | None:
     if not isinstance(raw, dict):
         return None
     until = parse_datetime(raw.get("until") or "")
-    if until is None:
+    if until is None or not isinstance(raw.get("org"), int):
         return None
     return ViewAsGrant(
-        org_id=raw.get("org"),
+        org_id=raw["org"],
         until=until,
         ticket=str(raw.get("ticket", "")),
         reason=str(raw.get("reason", "")),

@@ -10,7 +10,6 @@ from html import escape  # the daily rows: plain strings, no lazy-aware wrapper 
 
 from django import forms
 from django.http import HttpResponse
-from django.shortcuts import render
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
@@ -25,6 +24,7 @@ from billing.selectors import (
 from config.bounds import MAX_DAY, MIN_DAY
 from config.csvsafe import csv_writer
 from config.errors import ValidationFailed
+from config.htmx import render_page
 from orgs.decorators import org_view
 from orgs.permissions import OrgCapability
 
@@ -85,8 +85,8 @@ class UsageRangeForm(forms.Form):
         if self.custom:
             return None
         if self.is_bound and self.is_valid():
-            return self.cleaned_data.get("days") or DEFAULT_DAYS
-        return DEFAULT_DAYS
+            return int(self.cleaned_data.get("days") or DEFAULT_DAYS)
+        return int(DEFAULT_DAYS)
 
 
 def preset_range(days: str | int) -> tuple[date, date]:
@@ -282,5 +282,4 @@ def usage(request):
         "selected_days": form.selected_days(),
         "max_range_days": MAX_RANGE_DAYS,
     }
-    template = "orgs/usage.html#report" if request.htmx else "orgs/usage.html"
-    return render(request, template, context)
+    return render_page(request, "orgs/usage.html", "report", context)

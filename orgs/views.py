@@ -12,7 +12,9 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from config.errors import DomainError, NotFound
+from config.errors import DomainError, NotFound, apply_domain_error
+from config.htmx import render_page
+from members.selectors import member_for_viewer
 from orgs import selectors, services
 from orgs.decorators import org_view
 from orgs.forms import (
@@ -32,18 +34,9 @@ from workspaces.services import workspace_delete as delete_workspace_and_data
 FORM_INVALID = 422
 
 
-def apply_domain_error(form, exc: DomainError) -> None:
-    """Show a service's refusal on the form: field errors on their fields, the rest on top."""
-    for field, message in exc.fields.items():
-        form.add_error(field if field in form.fields else None, message)
-    if not exc.fields:
-        form.add_error(None, exc.message)
-
-
 def _page(request, template: str, partial: str | None, context: dict, status: int = 200):
     """The whole page, or only its `partial` region when htmx asks."""
-    name = f"{template}#{partial}" if partial and request.htmx else template
-    return render(request, name, context, status=status)
+    return render_page(request, template, partial, context, status)
 
 
 def _done(request, url: str):
@@ -361,7 +354,7 @@ def ownership_transfer(request):
     if form.is_valid():
         step_down = form.cleaned_data["afterwards"] == OwnershipTransferForm.STEP_DOWN
         try:
-            target = selectors.org_membership(org, form.cleaned_data["member"])
+            target = member_for_viewer(org, form.cleaned_data["member"])
             services.ownership_transfer(
                 actor=request.user, org=org, to_membership=target, step_down=step_down
             )

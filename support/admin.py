@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -21,6 +23,9 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from config.errors import DomainError, ValidationFailed
+
+if TYPE_CHECKING:
+    from django.template.response import _TemplateForResponseT  # the admin's own template type
 from config.roles import Role
 from members.admin import InvitationAdmin, TwoFactorDeviceAdmin, UserAdmin
 from members.models import Invitation, OrgMembership, TwoFactorDevice, User, normalize_email
@@ -57,7 +62,7 @@ class SupportToolsMixin:
     """Adds /admin/<app>/<model>/<id>/support/<action>/ pages and their object-tool links."""
 
     support_actions: tuple[SupportAction, ...] = ()
-    change_form_template = "admin/support/change_form.html"
+    change_form_template: ClassVar[_TemplateForResponseT | None] = "admin/support/change_form.html"
 
     def get_urls(self):
         info = self.model._meta.app_label, self.model._meta.model_name
@@ -418,7 +423,7 @@ class SupportInvitationAdmin(SupportToolsMixin, InvitationAdmin):
             "action_name": name,
             "form": form,
             "queryset": queryset,
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(request, "admin/support/bulk_action.html", context)
 

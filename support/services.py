@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from audit import context as audit_context
@@ -38,6 +40,9 @@ from orgs.support_access import (
 from support import signin_lock
 from support.emails import queue_support_email
 from support.roles import require_support
+
+if TYPE_CHECKING:
+    from audit.chain import ChainResult
 
 TICKET_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9#._/:-]{0,63}$")
 MIN_REASON = 10
@@ -61,7 +66,7 @@ def support_ticket(*, ticket: str, reason: str) -> audit_context.SupportTicket:
 
 
 @contextlib.contextmanager
-def _acting(ticket: audit_context.SupportTicket):
+def _acting(ticket: audit_context.SupportTicket) -> Iterator[None]:
     with audit_context.bind(support=ticket):
         yield
 
@@ -247,13 +252,14 @@ def _clean_range(start: date | None, end: date | None) -> tuple[date, date]:
         errors["start"] = "Give the first day."
     if end is None:
         errors["end"] = "Give the last day."
-    if not errors and start > end:
-        errors["end"] = "The last day is before the first."
-    if not errors and end > today:
-        errors["end"] = "The last day cannot be in the future."
-    if not errors and (end - start).days + 1 > MAX_ROLLUP_DAYS:
-        errors["start"] = f"At most {MAX_ROLLUP_DAYS} days at once."
-    if errors:
+    if not errors and start is not None and end is not None:
+        if start > end:
+            errors["end"] = "The last day is before the first."
+        elif end > today:
+            errors["end"] = "The last day cannot be in the future."
+        elif (end - start).days + 1 > MAX_ROLLUP_DAYS:
+            errors["start"] = f"At most {MAX_ROLLUP_DAYS} days at once."
+    if errors or start is None or end is None:
         raise ValidationFailed("Give a valid day range.", fields=errors)
     return start, end
 
@@ -306,7 +312,9 @@ def support_rollup_rerun(
 
 
 @transaction.atomic
-def support_audit_chain_verify(*, engineer: User, org: Organization, ticket: str, reason: str):
+def support_audit_chain_verify(
+    *, engineer: User, org: Organization, ticket: str, reason: str
+) -> ChainResult:
     """Run the chain verification for the org now (also stored for its audit page); returns
     the ChainResult. The event recording it is appended after the verified part."""
     from audit.chain import verify_and_record
@@ -363,7 +371,9 @@ def _lock_member(org: Organization, membership: OrgMembership) -> OrgMembership:
     return locked
 
 
-def _promote(*, engineer: User, org: Organization, membership: OrgMembership, details: dict):
+def _promote(
+    *, engineer: User, org: Organization, membership: OrgMembership, details: dict[str, Any]
+) -> None:
     before = Role(membership.role)
     membership.role = Role.OWNER
     membership.save(update_fields=["role"])
@@ -376,7 +386,7 @@ def _promote(*, engineer: User, org: Organization, membership: OrgMembership, de
     )
 
 
-def reachable_owners(org: Organization):
+def reachable_owners(org: Organization) -> QuerySet[OrgMembership]:
     """Owners who can still act: an active account (a deactivated one cannot sign in) that
     the org has not suspended."""
     return OrgMembership.objects.filter(
@@ -447,9 +457,11 @@ def support_ownership_recover(
     return RecoveryOutcome(recovered=False, asked=emails)
 
 
-def read_recovery_link(token: str) -> dict:
+def read_recovery_link(token: str) -> dict[str, Any]:
     try:
-        return signing.loads(token, salt=RECOVERY_SALT, max_age=RECOVERY_LINK_MAX_AGE)
+        data: dict[str, Any] = signing.loads(
+            token, salt=RECOVERY_SALT, max_age=RECOVERY_LINK_MAX_AGE
+        )
     except signing.SignatureExpired:
         raise Conflict(
             "This confirmation link has expired; ask support to send a new one.",
@@ -457,6 +469,7 @@ def read_recovery_link(token: str) -> dict:
         ) from None
     except signing.BadSignature:
         raise NotFound("This confirmation link is not valid.", code="link_invalid") from None
+    return data
 
 
 @transaction.atomic
@@ -475,6 +488,7 @@ def ownership_recovery_confirm(*, owner: User, token: str) -> OrgMembership:
         raise PermissionDenied("Only an owner of the organization can confirm.", code="not_owner")
     engineer = User.objects.filter(pk=data["engineer"]).first()
     require_support(engineer, "recover_ownership")  # still in a support role
+    assert engineer is not None  # require_support refuses a missing account
     member = _lock_member(org, OrgMembership(pk=data["member"]))
     t = audit_context.SupportTicket(ticket=data["ticket"], reason=data["reason"])
     with _acting(t):

@@ -12,7 +12,7 @@ import sys
 import pytest
 from django.conf import settings
 
-from config.bench import database
+from bench import database
 
 DIRECTORY_CASES = 10
 AUDIT_CASES = 16  # workspace × actor × action × date range, each on or off

@@ -1,5 +1,7 @@
 """Support admin for workspaces, their memberships, resources and sync runs (all view-only)."""
 
+from typing import ClassVar
+
 from django.contrib import admin
 from django.db.models import Count
 
@@ -51,9 +53,9 @@ class WorkspaceMembershipAdmin(ViewOnlyAdmin):
 class ResourceAdmin(ViewOnlyAdmin):
     """Shared by the four resource kinds."""
 
-    list_select_related = ("workspace",)
+    list_select_related: ClassVar[tuple[str, ...]] = ("workspace",)
     search_fields = ("name", "=public_id", "workspace__name")
-    autocomplete_fields = ("workspace",)
+    autocomplete_fields: ClassVar[tuple[str, ...]] = ("workspace",)
 
     @admin.display(description="Workspace", ordering="workspace__name")
     def workspace_name(self, obj):

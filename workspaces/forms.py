@@ -34,7 +34,7 @@ class ResourceForm(forms.ModelForm):
 
 
 def resource_form_class(kind: str) -> type[ResourceForm]:
-    return forms.modelform_factory(
+    return forms.modelform_factory(  # type: ignore[return-value]  # a subclass of form=
         RESOURCE_MODELS[kind], form=ResourceForm, fields=RESOURCE_FIELDS[kind]
     )
 

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from django.db.models import TextChoices
 from django.utils import timezone
 
 from config.ids import PublicIdField
@@ -83,7 +84,7 @@ class WorkspaceResource(models.Model):
 
 
 class Warehouse(WorkspaceResource):
-    class Kind(models.TextChoices):
+    class Kind(TextChoices):  # `models` in this class is the reverse relation to DataModel
         SNOWFLAKE = "snowflake", "Snowflake"
         BIGQUERY = "bigquery", "BigQuery"
         REDSHIFT = "redshift", "Redshift"

@@ -1,11 +1,18 @@
-"""Inside a workspace the workspace role decides (SPEC §3), raised further by org governance."""
+"""Inside a workspace the workspace role decides (docs/rules.md §3), raised further by org governance."""
 
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from config.errors import NotFound, PermissionDenied
 from config.roles import Role
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
+
+    from members.models import User
+    from workspaces.models import Workspace
 
 
 class WorkspaceCapability(StrEnum):
@@ -17,7 +24,7 @@ class WorkspaceCapability(StrEnum):
     MANAGE_OWNERS = "grant or remove the workspace owner role"
     DELETE_WORKSPACE = "delete this workspace"
     # Linking hands control of the workspace's access to an org's owners and admins, so only
-    # someone who already holds that control may hand it over (SPEC §2, invariant 6).
+    # someone who already holds that control may hand it over (docs/rules.md invariant 6).
     LINK_TO_ORG = "link this workspace to an organization or create an organization from it"
 
 
@@ -33,7 +40,7 @@ WORKSPACE_CAPABILITIES: dict[WorkspaceCapability, Role] = {
 }
 
 
-def ensure_not_suspended(user, workspace) -> None:
+def ensure_not_suspended(user: User | AnonymousUser | None, workspace: Workspace) -> None:
     """A member suspended from the workspace's org cannot use it (pages, API, services) until
     unsuspended; their membership stays. Reached through the reverse relation, so this layer
     does not import members."""
@@ -49,7 +56,7 @@ def ensure_not_suspended(user, workspace) -> None:
         )
 
 
-def workspace_role_of(user, workspace) -> Role | None:
+def workspace_role_of(user: User | AnonymousUser | None, workspace: Workspace) -> Role | None:
     from workspaces.models import WorkspaceMembership
 
     if user is None or not user.is_authenticated:
@@ -64,7 +71,7 @@ def workspace_role_of(user, workspace) -> Role | None:
     return Role(role) if role is not None else None
 
 
-def required_role(workspace, capability: WorkspaceCapability) -> Role:
+def required_role(workspace: Workspace, capability: WorkspaceCapability) -> Role:
     """The role a capability needs here: the table's, raised (never lowered) by org governance."""
     needed = WORKSPACE_CAPABILITIES[capability]
     if capability == WorkspaceCapability.WRITE_SYNCS and workspace.organization_id:
@@ -74,7 +81,7 @@ def required_role(workspace, capability: WorkspaceCapability) -> Role:
     return needed
 
 
-def workspace_capabilities(role: Role | None, workspace) -> dict[str, bool]:
+def workspace_capabilities(role: Role | None, workspace: Workspace) -> dict[str, bool]:
     """{capability name: allowed} for templates, e.g. `request.workspace_can.DELETE_WORKSPACE`.
 
     WRITE_SYNCS is left out: governance can raise it, so pages ask `required_role` for it.
@@ -86,7 +93,9 @@ def workspace_capabilities(role: Role | None, workspace) -> dict[str, bool]:
     }
 
 
-def require_workspace(role: Role | None, workspace, capability: WorkspaceCapability) -> None:
+def require_workspace(
+    role: Role | None, workspace: Workspace, capability: WorkspaceCapability
+) -> Role:
     if role is None:
         raise NotFound("No such workspace.")
     needed = required_role(workspace, capability)
@@ -95,9 +104,10 @@ def require_workspace(role: Role | None, workspace, capability: WorkspaceCapabil
             f"You need the {needed.label} role or higher in {workspace.name} to {capability.value}.",
             code="role_required",
         )
-
-
-def require_workspace_capability(user, workspace, capability: WorkspaceCapability) -> Role:
-    role = workspace_role_of(user, workspace)
-    require_workspace(role, workspace, capability)
     return role
+
+
+def require_workspace_capability(
+    user: User | AnonymousUser | None, workspace: Workspace, capability: WorkspaceCapability
+) -> Role:
+    return require_workspace(workspace_role_of(user, workspace), workspace, capability)

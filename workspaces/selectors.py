@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
-from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery, Sum
+from django.db.models import (
+    Count,
+    Exists,
+    IntegerField,
+    Model,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+)
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -22,8 +33,13 @@ from workspaces.models import (
 from workspaces.permissions import ensure_not_suspended
 from workspaces.services import RESOURCE_MODELS
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
 
-def workspaces_of(user):
+    from members.models import User
+
+
+def workspaces_of(user: User | AnonymousUser) -> QuerySet[WorkspaceMembership]:
     """Every workspace the person can enter, with their role, for the switcher."""
     if not user.is_authenticated:
         return WorkspaceMembership.objects.none()
@@ -42,7 +58,7 @@ def workspaces_of(user):
     )
 
 
-def workspace_for_viewer(user, slug: str) -> tuple[Workspace, Role]:
+def workspace_for_viewer(user: User | AnonymousUser, slug: str) -> tuple[Workspace, Role]:
     """(workspace, role); NotFound unless the viewer is a member (existence is not revealed)."""
     membership = (
         WorkspaceMembership.objects.select_related("workspace", "workspace__organization")
@@ -57,7 +73,7 @@ def workspace_for_viewer(user, slug: str) -> tuple[Workspace, Role]:
     return membership.workspace, Role(membership.role)
 
 
-def workspace_members(workspace: Workspace):
+def workspace_members(workspace: Workspace) -> QuerySet[WorkspaceMembership]:
     return (
         WorkspaceMembership.objects.filter(workspace=workspace)
         .select_related("user", "granted_by")
@@ -68,10 +84,10 @@ def workspace_members(workspace: Workspace):
 # --- resource pages ----------------------------------------------------------------------
 
 
-def _count_of(model, fk: str = "workspace"):
+def _count_of(model: type[Model], fk: str = "workspace") -> Coalesce:
     """A correlated COUNT(*) of `model` rows pointing at the outer row, as one SQL expression."""
     rows = (
-        model.objects.filter(**{fk: OuterRef("pk")})
+        model._default_manager.filter(**{fk: OuterRef("pk")})
         .order_by()
         .values(fk)
         .annotate(n=Count("pk"))
@@ -111,7 +127,7 @@ def run_stats(workspace: Workspace, days: int = 30) -> dict:
     return stats
 
 
-def recent_runs(workspace: Workspace, limit: int = 10):
+def recent_runs(workspace: Workspace, limit: int = 10) -> QuerySet[SyncRun]:
     return (
         SyncRun.objects.filter(workspace=workspace)
         .select_related("sync")
@@ -119,9 +135,11 @@ def recent_runs(workspace: Workspace, limit: int = 10):
     )
 
 
-def resources_of(workspace: Workspace, kind: str):
+def resources_of(workspace: Workspace, kind: str) -> QuerySet[Any]:
     """One kind of resource of the workspace, with what the list page shows annotated in SQL."""
-    qs = RESOURCE_MODELS[kind].objects.filter(workspace=workspace).order_by("name", "pk")
+    qs: QuerySet[Any] = (
+        RESOURCE_MODELS[kind].objects.filter(workspace=workspace).order_by("name", "pk")
+    )
     if kind == "warehouse":
         qs = qs.annotate(usage=_count_of(DataModel, "warehouse"))
     elif kind in ("model", "destination"):
@@ -137,7 +155,7 @@ def resources_of(workspace: Workspace, kind: str):
     return qs
 
 
-def sync_runs(sync, status: str | None = None):
+def sync_runs(sync: Sync, status: str | None = None) -> QuerySet[SyncRun]:
     qs = SyncRun.objects.filter(sync=sync).order_by("-finished_at", "-pk")
     if status in SyncRun.Status.values:
         qs = qs.filter(status=status)

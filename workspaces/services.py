@@ -7,7 +7,8 @@ Locking the workspace row serialises membership changes in it, which is what kee
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 from django.forms.models import model_to_dict
@@ -41,7 +42,10 @@ SYNC_RUN_MAX_BYTES = 10**14  # 100 TB in one run
 SYNC_RUN_MAX_AGE = timedelta(days=30)  # engines report when a run ends; a month late is a bug
 SYNC_RUN_CLOCK_SKEW = timedelta(minutes=5)  # how far in the future a finish may lie
 
-RESOURCE_MODELS = {
+# A workspace resource: what the resource pages list and edit.
+Resource = Warehouse | DataModel | Destination | Sync
+
+RESOURCE_MODELS: dict[str, type[Resource]] = {
     "warehouse": Warehouse,
     "model": DataModel,
     "destination": Destination,
@@ -51,7 +55,7 @@ RESOURCE_MODELS = {
 SYNC_KINDS = {"sync", "destination"}
 
 
-def resource_kind(obj_or_model) -> str:
+def resource_kind(obj_or_model: Resource | type[Resource]) -> str:
     model = obj_or_model if isinstance(obj_or_model, type) else type(obj_or_model)
     return next(kind for kind, m in RESOURCE_MODELS.items() if m is model)
 
@@ -99,7 +103,9 @@ def ensure_not_last_owner(workspace: Workspace, membership: WorkspaceMembership)
         )
 
 
-def _check_role_change_rights(actor_role: Role, current: Role | None, new: Role | None, workspace):
+def _check_role_change_rights(
+    actor_role: Role, current: Role | None, new: Role | None, workspace: Workspace
+) -> None:
     """Admins manage members below owner; only owners touch the owner role."""
     touches_owner = current == Role.OWNER or new == Role.OWNER
     capability = (
@@ -114,8 +120,9 @@ def workspace_member_change_role(
 ) -> WorkspaceMembership:
     workspace = lock_workspace(membership.workspace)
     membership = WorkspaceMembership.objects.select_related("user").get(pk=membership.pk)
-    actor_role = workspace_role_of(actor, workspace)
-    require_workspace(actor_role, workspace, WorkspaceCapability.VIEW)
+    actor_role = require_workspace(
+        workspace_role_of(actor, workspace), workspace, WorkspaceCapability.VIEW
+    )
     role = Role(role)
     old = Role(membership.role)
     _check_role_change_rights(actor_role, old, role, workspace)
@@ -140,8 +147,9 @@ def workspace_member_remove(*, actor: User, membership: WorkspaceMembership) -> 
     workspace = lock_workspace(membership.workspace)
     membership = WorkspaceMembership.objects.select_related("user").get(pk=membership.pk)
     if membership.user_id != actor.pk:  # anyone may leave a workspace themselves
-        actor_role = workspace_role_of(actor, workspace)
-        require_workspace(actor_role, workspace, WorkspaceCapability.VIEW)
+        actor_role = require_workspace(
+            workspace_role_of(actor, workspace), workspace, WorkspaceCapability.VIEW
+        )
         _check_role_change_rights(actor_role, Role(membership.role), None, workspace)
     ensure_not_last_owner(workspace, membership)
     membership.delete()
@@ -184,7 +192,7 @@ def _changed(before: dict, after: dict) -> dict:
     }
 
 
-def _plain(obj) -> dict:
+def _plain(obj: Resource) -> dict[str, Any]:
     data = model_to_dict(obj, exclude=["id", "workspace"])
     return {
         k: (v if isinstance(v, (str, int, bool, type(None))) else str(v)) for k, v in data.items()
@@ -192,7 +200,9 @@ def _plain(obj) -> dict:
 
 
 @transaction.atomic
-def resource_create(*, actor: User, workspace: Workspace, kind: str, data: dict):
+def resource_create(
+    *, actor: User, workspace: Workspace, kind: str, data: dict[str, Any]
+) -> Resource:
     model = RESOURCE_MODELS[kind]
     require_workspace_capability(actor, workspace, _resource_capability(kind))
     _check_same_workspace(workspace, data)
@@ -212,7 +222,7 @@ def resource_create(*, actor: User, workspace: Workspace, kind: str, data: dict)
     return obj
 
 
-def _lock_resource(obj):
+def _lock_resource(obj: Resource) -> Resource:
     """Lock the workspace (which serialises its resource writes), then re-read the resource.
 
     Two concurrent deletes, or a delete racing a create that points at the resource, then run
@@ -226,7 +236,7 @@ def _lock_resource(obj):
 
 
 @transaction.atomic
-def resource_update(*, actor: User, obj, data: dict):
+def resource_update(*, actor: User, obj: Resource, data: dict[str, Any]) -> Resource:
     kind = resource_kind(obj)
     workspace = obj.workspace
     require_workspace_capability(actor, workspace, _resource_capability(kind))
@@ -249,17 +259,18 @@ def resource_update(*, actor: User, obj, data: dict):
 
 
 @transaction.atomic
-def resource_delete(*, actor: User, obj) -> None:
+def resource_delete(*, actor: User, obj: Resource) -> None:
     kind = resource_kind(obj)
     workspace = obj.workspace
     require_workspace_capability(actor, workspace, _resource_capability(kind))
     obj = _lock_resource(obj)
-    dependants = {
-        "warehouse": lambda: obj.models.exists(),
-        "model": lambda: obj.syncs.exists(),
-        "destination": lambda: obj.syncs.exists(),
-    }.get(kind)
-    if dependants and dependants():
+    if isinstance(obj, Warehouse):
+        in_use = obj.models.exists()
+    elif isinstance(obj, DataModel | Destination):
+        in_use = obj.syncs.exists()
+    else:
+        in_use = False
+    if in_use:
         raise Conflict(
             f"{obj.name} is still used by other resources; delete those first.", code="in_use"
         )
@@ -274,7 +285,14 @@ def resource_delete(*, actor: User, obj) -> None:
 
 
 @transaction.atomic
-def _check_run(*, status, started_at, finished_at, rows_processed, bytes_processed) -> None:
+def _check_run(
+    *,
+    status: str,
+    started_at: datetime,
+    finished_at: datetime,
+    rows_processed: object,
+    bytes_processed: object,
+) -> None:
     """Every field error of a reported run at once (ValidationFailed, 422), or nothing."""
     fields: dict[str, str] = {}
     if status not in SyncRun.Status.values:
@@ -303,8 +321,8 @@ def sync_run_record(
     actor: User | None,
     sync: Sync,
     status: str,
-    started_at,
-    finished_at,
+    started_at: datetime,
+    finished_at: datetime,
     rows_processed: int = 0,
     bytes_processed: int = 0,
     error: str = "",
@@ -353,7 +371,7 @@ def workspace_delete(*, actor: User, workspace: Workspace, confirm_name: str) ->
     workspace = lock_workspace(workspace)
     ws_role = workspace_role_of(actor, workspace)
     org_ok = workspace.organization_id and org_can(
-        org_role_of(actor, workspace.organization), OrgCapability.CREATE_DELETE_WORKSPACES
+        org_role_of(actor, workspace.organization_id), OrgCapability.CREATE_DELETE_WORKSPACES
     )
     if not org_ok:
         require_workspace(ws_role, workspace, WorkspaceCapability.DELETE_WORKSPACE)
@@ -375,9 +393,9 @@ def workspace_delete(*, actor: User, workspace: Workspace, confirm_name: str) ->
     workspace.delete()
 
 
-def get_resource(workspace: Workspace, kind: str, public_id: str):
+def get_resource(workspace: Workspace, kind: str, public_id: str) -> Resource:
     model = RESOURCE_MODELS.get(kind)
-    obj = model and model.objects.filter(workspace=workspace, public_id=public_id).first()
+    obj = model.objects.filter(workspace=workspace, public_id=public_id).first() if model else None
     if obj is None:
         raise NotFound(f"No such {kind}.")
     return obj

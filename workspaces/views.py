@@ -17,10 +17,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from config.bounds import page_number
-from config.errors import DomainError, NotFound
+from config.errors import DomainError, NotFound, apply_domain_error
+from config.htmx import render_page
 from config.roles import Role
 from orgs import governance
-from orgs.views import apply_domain_error
 from workspaces import selectors, services
 from workspaces.decorators import workspace_view
 from workspaces.forms import (
@@ -224,10 +224,10 @@ def sync_runs(request, public_id):
     page = Paginator(selectors.sync_runs(sync, status), 50).get_page(
         page_number(request.GET.get("page"))
     )
-    template = "workspaces/sync_runs.html#runs" if request.htmx else "workspaces/sync_runs.html"
-    return render(
+    return render_page(
         request,
-        template,
+        "workspaces/sync_runs.html",
+        "runs",
         {
             "workspace": request.workspace,
             "sync": sync,

@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "audit",
     "billing",
     "reviews",  # access reviews (issue 17)
+    "bench",  # `manage.py bench`: the benchmark, apart from the product's apps
     "axes",  # sign-in throttling (members/auth.py)
     "support",  # last: its admin re-registers some of the others' with support actions
 ]

@@ -10,4 +10,15 @@ CELERY_TASK_ALWAYS_EAGER = True
 SITE_URL = "http://testserver"
 # A separate test database per checkout/helper: TEST_DB_NAME overrides the default.
 DATABASES["default"]["TEST"] = {"NAME": env("TEST_DB_NAME", default=None)}
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Tests share no state with a development server or worker on the same machine: the cache is
+# this process's own (sign-in throttles, rate limits, activity stamps), and tests that use a
+# real broker (REDIS_URL) publish to, consume from and purge only a queue of their own.
+TEST_NAMESPACE = env("TEST_NAMESPACE", default="signalsmith-tests")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": TEST_NAMESPACE,
+        "KEY_PREFIX": TEST_NAMESPACE,
+    }
+}
+CELERY_TASK_DEFAULT_QUEUE = TEST_NAMESPACE

@@ -126,6 +126,8 @@ def session_gate(
     ).exists():
         return None  # owners keep their way in (new password sign-ins need 2FA, see above)
     org = Organization.objects.filter(pk=organization_id).first()
+    if org is None:
+        return None
     messages.warning(
         request, f"{org.name} requires single sign-on. Sign in through it to continue."
     )

@@ -98,6 +98,7 @@ def sso_provision_member(
             OrgMembership.objects.select_for_update().filter(organization=org, user=user).first()
         )
     if membership is not None:
+        assert user is not None  # a membership belongs to an existing account
         if not user.email_verified_at:
             email_verified_by_token(user=user, via=source)
             user.refresh_from_db(fields=["email_verified_at"])
@@ -109,9 +110,11 @@ def sso_provision_member(
         user = User.objects.create_user(
             email=email, password=None, full_name=name, email_verified_at=timezone.now()
         )
-    elif not user.email_verified_at:
-        email_verified_by_token(user=user, via=source)
-        user.refresh_from_db(fields=["email_verified_at"])
+    else:
+        assert user is not None  # not created: the account exists
+        if not user.email_verified_at:
+            email_verified_by_token(user=user, via=source)
+            user.refresh_from_db(fields=["email_verified_at"])
     membership = OrgMembership.objects.create(
         user=user, organization=org, role=SSO_DEFAULT_ORG_ROLE, joined_at=timezone.now()
     )

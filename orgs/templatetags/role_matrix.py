@@ -2,6 +2,8 @@
 as a short matrix (capability × role), where a role is picked. Read from orgs/permissions.py and
 workspaces/permissions.py, so there is no second copy of the rules."""
 
+from typing import Any
+
 from django import template
 
 from config.roles import Role
@@ -12,6 +14,7 @@ register = template.Library()
 
 
 def matrix(level: str, workspace=None) -> dict:
+    needs: dict[Any, Role]
     if level == "org":
         needs = dict(ORG_CAPABILITIES)
     else:

@@ -209,7 +209,7 @@ def test_report_run_for_non_members_and_unknown_syncs_is_404(org_setup, api):
 
 
 def test_any_workspace_member_may_report(org_setup, api):
-    """Members may run syncs (SPEC §3), so no workspace role is too low: there is no 403 here."""
+    """Members may run syncs (docs/rules.md §3), so no workspace role is too low: there is no 403 here."""
     sync = SyncFactory(workspace=org_setup.ws_a)
     viewer = UserFactory()
     add_to_workspace(viewer, org_setup.ws_a, Role.MEMBER)

@@ -71,7 +71,9 @@ def pytest_sessionfinish(session, exitstatus):
                 f"{len(missing)} registered audit action(s) were never recorded by any test: "
                 + ", ".join(missing)
             )
-            reporter.line("Each must be produced by the service that performs it (SPEC §5).")
+            reporter.line(
+                "Each must be produced by the service that performs it (docs/rules.md §5)."
+            )
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     elif reporter:
         reporter.line("audit coverage: every registered action was recorded by the suite.")

@@ -1,4 +1,4 @@
-"""SPEC §8: plan limits at their boundary, plan changes, payment methods, billing pages."""
+"""docs/rules.md §8: plan limits at their boundary, plan changes, payment methods, billing pages."""
 
 import logging
 from datetime import date

@@ -12,9 +12,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from billing.linked_rows import rows_synced_this_month
 from billing.models import DailyActiveMember, DailyWorkspaceUsage
 from billing.rollups import rollup_usage
-from billing.selectors import rows_synced_this_month, usage_for
+from billing.selectors import usage_for
 from config.errors import ValidationFailed
 from config.roles import Role
 from orgs.models import WorkspaceLinkPeriod

@@ -11,10 +11,11 @@ import uuid
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.db import connection
 
-from config.bench.database import database_url
-from config.bench.infra import CeleryWorker, purge_queue, worker_env
+from bench.database import database_url
+from bench.infra import CeleryWorker, purge_queue, worker_env
 
 # Worker output, for when a fault test fails: var/faults/<worker>.log
 WORKER_LOGS = Path(__file__).resolve().parents[2] / "var" / "faults"
@@ -40,7 +41,12 @@ def worker_factory(broker_url, test_database_url):
     started: list[CeleryWorker] = []
 
     def start(email_url: str, name: str = "w") -> CeleryWorker:
-        env = worker_env(database_url=test_database_url, redis_url=broker_url, email_url=email_url)
+        env = worker_env(
+            database_url=test_database_url,
+            redis_url=broker_url,
+            email_url=email_url,
+            CACHE_KEY_PREFIX=settings.TEST_NAMESPACE,  # not a dev server's cache keys
+        )
         worker = CeleryWorker(
             f"{name}{len(started)}-{queue}", queue=queue, env=env, log_dir=WORKER_LOGS
         )

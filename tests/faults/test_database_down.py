@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import requests
 
-from config.bench.infra import Gunicorn, app_env, free_port
+from bench.infra import Gunicorn, app_env, free_port
 
 
 def test_unreachable_database_gives_a_503_page_and_json_error():

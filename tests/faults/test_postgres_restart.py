@@ -19,8 +19,8 @@ import requests
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.db import connection, connections
 
-from config.bench.database import database_url
-from config.bench.infra import Gunicorn, app_env
+from bench.database import database_url
+from bench.infra import Gunicorn, app_env
 from orgs.services import org_create
 from tests.factories import PASSWORD, UserFactory
 from workspaces.services import workspace_create

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
-from config.bench.infra import SmtpSink
+from bench.infra import SmtpSink
 from config.roles import Role
 from members.invitations import member_invite
 from members.models import Invitation

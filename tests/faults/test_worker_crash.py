@@ -21,7 +21,7 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
-from config.bench.infra import SmtpSink, celery_publishing_to
+from bench.infra import SmtpSink, celery_publishing_to
 from config.roles import Role
 from members.invitations import member_invite
 from members.models import Invitation

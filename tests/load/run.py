@@ -54,7 +54,7 @@ def load_config(env: dict) -> dict:
     """Who signs in, what they look at, and an API token: read from the bench database."""
     script = """
 import json
-from config.bench.generate import BENCH_PASSWORD, OWNER_EMAIL
+from bench.generate import BENCH_PASSWORD, OWNER_EMAIL
 from config.roles import Role
 from members.models import OrgMembership
 from members.tokens import token_create

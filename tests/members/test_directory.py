@@ -179,7 +179,7 @@ def test_pending_tab_shows_delivery_state_and_actions(org_setup, login, invite):
     assert "dana@example.test" in body and "Production" in body
     assert 'data-delivery="failed"' in body and "3 attempts" in body and "boom" in body
     assert "Resend" in body and "Revoke" in body
-    # Invitees' emails, grants and delivery state are for owners and admins only (SPEC §3).
+    # Invitees' emails, grants and delivery state are for owners and admins only (docs/rules.md §3).
     member_view = login(s.member).get(url(s.org, "invitations"))
     assert member_view.status_code == 403
     assert "dana@example.test" not in member_view.content.decode()

@@ -1,4 +1,4 @@
-"""SPEC §4 through the invitation services: invite, resend, revoke, accept, and why links fail."""
+"""docs/rules.md §4 through the invitation services: invite, resend, revoke, accept, and why links fail."""
 
 from datetime import timedelta
 
@@ -22,7 +22,6 @@ from members.invitations import (
     InvitationRevoked,
     InvitationUsed,
     InvitationWrongEmail,
-    hash_token,
     invitation_accept,
     invitation_by_token,
     invitation_resend,
@@ -31,6 +30,7 @@ from members.invitations import (
     parse_emails,
 )
 from members.models import Invitation, OrgMembership
+from members.tokens import hash_token
 from orgs.models import GovernancePolicy
 from orgs.services import workspace_unlink
 from tests.factories import UserFactory, add_to_workspace

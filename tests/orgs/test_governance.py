@@ -1,4 +1,4 @@
-"""SPEC §9: org policies, validated and audited, inherited by every linked workspace (only)."""
+"""docs/rules.md §9: org policies, validated and audited, inherited by every linked workspace (only)."""
 
 import pyotp
 import pytest

@@ -160,9 +160,11 @@ def test_linking_needs_the_workspace_owner_role(org_setup, login, ws_role):
 def test_linking_a_workspace_the_admin_cannot_see_is_not_found(org_setup, login):
     ns = org_setup
     foreign = workspace_create(actor=UserFactory(), name="Foreign")
-    for value in (foreign.public_id, "ws_doesnotexist", ""):
+    # Someone else's workspace answers exactly like a missing one (404); an empty field is a
+    # form error (422).
+    for value, status in ((foreign.public_id, 404), ("ws_doesnotexist", 404), ("", 422)):
         response = login(ns.admin).post(_url("link", ns), {"workspace": value})
-        assert response.status_code in (404, 422)
+        assert response.status_code == status, value
         assert "Foreign" not in response.content.decode()
     foreign.refresh_from_db()
     assert foreign.organization_id is None

@@ -1,4 +1,4 @@
-"""SPEC §3 walked through the pages: every action row × owner / admin / member / non-member /
+"""docs/rules.md §3 walked through the pages: every action row × owner / admin / member / non-member /
 signed-out visitor gets exactly success, 403 or 404 (signed-out: the sign-in redirect).
 
 A renamed or missing URL fails the test (it never turns into a skip).

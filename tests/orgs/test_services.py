@@ -1,4 +1,4 @@
-"""SPEC §2 rules through the org services."""
+"""docs/rules.md §2 rules through the org services."""
 
 import threading
 

@@ -5,7 +5,7 @@ invitations, governance and API tokens, called by randomly chosen actors (allowe
 over five people, two organizations and five workspaces (a fixed seed database, below). After
 every step it checks against the database:
 
-- SPEC invariants 1–3: a workspace is in at most one live org; every live org and every
+- docs/rules.md invariants 1–3: a workspace is in at most one live org; every live org and every
   workspace has an owner; one membership per (user, org) and (user, workspace);
 - invariant 4: a refused action changes nothing and writes no audit event; a successful one
   that changed something wrote at least one event (exactly one where it changes one thing);

@@ -1,4 +1,4 @@
-"""Adding someone from inside a workspace goes by emailed invitation (SPEC invariant 7).
+"""Adding someone from inside a workspace goes by emailed invitation (docs/rules.md invariant 7).
 
 The page answers the same whether or not an account uses the address, nobody gets in without
 the mailed link, and inside a linked workspace the org's policies and seats apply.

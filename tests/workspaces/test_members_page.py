@@ -1,4 +1,4 @@
-"""The workspace Members page and the last-owner rule (SPEC invariant 2)."""
+"""The workspace Members page and the last-owner rule (docs/rules.md invariant 2)."""
 
 import threading
 

@@ -195,7 +195,7 @@ def generate_org(*, scale: Scale, owner: User, slug: str, seed: int, log=print) 
         for i in range(1, scale.workspaces + 1)
     )
     WorkspaceLinkPeriod.objects.bulk_create(
-        WorkspaceLinkPeriod(organization=org, workspace=ws, linked_at=ws.linked_at)
+        WorkspaceLinkPeriod(organization=org, workspace=ws, linked_at=ws.linked_at or now)
         for ws in workspaces
     )
     sync_labels = _resources(workspaces)
@@ -228,7 +228,7 @@ def _resources(workspaces) -> list[tuple[int, int, str, str]]:
         for ws in workspaces
         for i in range(2)
     )
-    by_ws = {}
+    by_ws: dict[int, Warehouse] = {}
     for wh in whs:
         by_ws.setdefault(wh.workspace_id, wh)
     models = DataModel.objects.bulk_create(
@@ -241,7 +241,8 @@ def _resources(workspaces) -> list[tuple[int, int, str, str]]:
         for ws in workspaces
         for i in range(5)
     )
-    model_by_ws, dest_by_ws = {}, {}
+    model_by_ws: dict[int, list[DataModel]] = {}
+    dest_by_ws: dict[int, list[Destination]] = {}
     for m in models:
         model_by_ws.setdefault(m.workspace_id, []).append(m)
     for d in dests:

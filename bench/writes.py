@@ -18,17 +18,17 @@ from django.urls import reverse
 
 from audit.chain import verify_chain
 from audit.services import record
-from billing.rollups import FULL_ROLLUP_SQL
-from config.bench.generate import OrgData
-from config.bench.infra import (
+from bench.generate import OrgData
+from bench.infra import (
     CeleryWorker,
     SmtpSink,
     celery_publishing_to,
     purge_queue,
     worker_env,
 )
-from config.bench.pages import signed_in_client
-from config.bench.timing import sql_log
+from bench.pages import signed_in_client
+from bench.timing import sql_log
+from billing.rollups import FULL_ROLLUP_SQL
 from config.roles import Role
 from members.models import Invitation
 

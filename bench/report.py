@@ -8,7 +8,7 @@ import platform
 
 from django.db import connection
 
-from config.bench.pages import PAGE_TARGET_MS, SQL_RATIO_TARGET
+from bench.pages import PAGE_TARGET_MS, SQL_RATIO_TARGET
 
 
 def machine() -> dict:

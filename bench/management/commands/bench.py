@@ -1,7 +1,7 @@
 """`manage.py bench [--scale tiny|small|large] [--json FILE]`: the app at scale, measured.
 
 Runs on PostgreSQL only, in a database of its own (`<DATABASE_URL's name>_bench` on the same
-server, dropped afterwards unless --keep). See config/bench/ for what is generated and how each
+server, dropped afterwards unless --keep). See bench/ for what is generated and how each
 figure is measured.
 """
 
@@ -16,9 +16,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from audit.models import AuditChainHead
-from config.bench import database, generate, pages, report, writes
-from config.bench.generate import CONTROL, SCALES, OrgData
-from config.bench.infra import redis_available
+from bench import database, generate, pages, report, writes
+from bench.generate import CONTROL, SCALES, OrgData
+from bench.infra import redis_available
 from config.roles import Role
 from members.models import OrgMembership, User
 from orgs.models import Organization

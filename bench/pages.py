@@ -18,15 +18,16 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from datetime import time as dt_time
+from typing import Any
 from urllib.parse import urlencode
 
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from bench.generate import OrgData
+from bench.timing import repeat, sql_log, time_sql
 from billing.selectors import spark_bucket_days
-from config.bench.generate import OrgData
-from config.bench.timing import repeat, sql_log, time_sql
 from members.models import OrgMembership
 
 PAGE_TARGET_MS = 50
@@ -97,7 +98,7 @@ LIMIT 50
 
 
 def _directory_floor(org_id: int, params: dict, ws_id: int | None) -> Floor:
-    where, args = "", [org_id]
+    where, args = "", list[Any]([org_id])
     if params.get("q"):
         where += " AND (u.full_name ILIKE %s OR u.email ILIKE %s)"
         args += [f"%{params['q']}%"] * 2
@@ -173,7 +174,7 @@ def audit_cases(big: OrgData, control: OrgData) -> list[PageCase]:
     since, until = today - timedelta(days=30), today
 
     def filters(data: OrgData, ws: bool, actor: bool, action: bool, dates: bool):
-        params, where, args = {}, "", [data.org.pk]
+        params, where, args = dict[str, Any](), "", list[Any]([data.org.pk])
         if ws:
             params["workspace"] = data.workspaces[0].public_id
             where += " AND workspace_id = %s"
@@ -246,7 +247,7 @@ def usage_cases(big: OrgData, control: OrgData) -> list[PageCase]:
     cases = []
     for days in (30, 365):
         since = today - timedelta(days=days - 1)
-        params = (
+        params: dict[str, Any] = (
             {"days": 30} if days == 30 else {"from": since.isoformat(), "to": today.isoformat()}
         )
 
