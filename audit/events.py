@@ -65,6 +65,11 @@ EVENTS: dict[str, str] = {
     "support.org_viewed": "{actor} viewed {page}",
     "support.view_as_ended": "{actor} stopped viewing the organization",
     "audit.pruned": "{actor} archived and removed {count} events older than {before}",
+    "audit.stream_destination_added": "{actor} added the audit stream destination {target} ({url})",
+    "audit.stream_destination_removed": "{actor} removed the audit stream destination {target} ({url})",
+    "audit.stream_destination_disabled": "{actor} disabled the audit stream destination {target}: {reason}",
+    "audit.stream_destination_enabled": "{actor} re-enabled the audit stream destination {target}",
+    "audit.stream_replayed": "{actor} replayed {count} audit events since {since} to {target}",
 }
 
 

@@ -162,6 +162,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "audit.tasks.verify_audit_chains",
         "schedule": crontab(minute=15),
     },
+    "deliver-audit-streams": {"task": "audit.tasks.deliver_audit_streams", "schedule": 30.0},
     "prune-audit-events": {
         "task": "audit.tasks.prune_audit_events",
         "schedule": crontab(hour=3, minute=30),
@@ -183,6 +184,15 @@ AUDIT_DB_APP_ROLE = env("AUDIT_DB_APP_ROLE", default="")
 # verification).
 AUDIT_CHECKPOINT_KEY = env("AUDIT_CHECKPOINT_KEY", default="")
 AUDIT_CHECKPOINT_EVERY = env.int("AUDIT_CHECKPOINT_EVERY", default=1000)
+# Audit streaming (audit/streaming.py): webhook destinations must be https:// unless this
+# allows plain http:// to a loopback address (development and tests only).
+AUDIT_STREAM_ALLOW_HTTP = env.bool("AUDIT_STREAM_ALLOW_HTTP", default=False)
+AUDIT_STREAM_TIMEOUT_SECONDS = env.float("AUDIT_STREAM_TIMEOUT_SECONDS", default=10.0)
+# Retry backoff after a failed delivery: base doubling per attempt, capped; a destination that
+# has failed continuously this many hours is disabled and its org's owners are emailed.
+AUDIT_STREAM_RETRY_BASE_SECONDS = env.float("AUDIT_STREAM_RETRY_BASE_SECONDS", default=10.0)
+AUDIT_STREAM_RETRY_MAX_SECONDS = env.float("AUDIT_STREAM_RETRY_MAX_SECONDS", default=1800.0)
+AUDIT_STREAM_DISABLE_AFTER_HOURS = env.float("AUDIT_STREAM_DISABLE_AFTER_HOURS", default=24.0)
 
 # How often (seconds) a person's Last Active timestamp may be written.
 LAST_ACTIVE_THROTTLE_SECONDS = 300

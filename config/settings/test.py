@@ -11,3 +11,5 @@ SITE_URL = "http://testserver"
 # A separate test database per checkout/helper: TEST_DB_NAME overrides the default.
 DATABASES["default"]["TEST"] = {"NAME": env("TEST_DB_NAME", default=None)}
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Tests stream audit events to real receivers on loopback over plain http.
+AUDIT_STREAM_ALLOW_HTTP = True
