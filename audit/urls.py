@@ -1,6 +1,6 @@
 from django.urls import path
 
-from audit import views
+from audit import streaming_views, views
 
 app_name = "audit"
 
@@ -8,4 +8,5 @@ urlpatterns = [
     path("", views.log, name="log"),
     path("export/", views.export, name="export"),
     path("access/", views.access_report, name="access_report"),
+    path("streaming/", streaming_views.destinations, name="streaming"),
 ]

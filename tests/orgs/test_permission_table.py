@@ -39,6 +39,8 @@ GOVERNANCE = "governance policies"
 BILLING = "billing settings, plan, payment methods"
 UPDATE = "update org name/slug"
 DELETE = "delete organization"
+# Not a SPEC §3 row: audit streaming (issue 17) is owners-only, like billing (README).
+STREAMING = "audit streaming destinations (add, remove, re-enable, replay)"
 SPEC_ROWS = {
     VIEW: OrgCapability.VIEW,
     PENDING: OrgCapability.VIEW_INVITATIONS,
@@ -51,6 +53,7 @@ SPEC_ROWS = {
     BILLING: OrgCapability.MANAGE_BILLING,
     UPDATE: OrgCapability.UPDATE_ORG,
     DELETE: OrgCapability.DELETE_ORG,
+    STREAMING: OrgCapability.MANAGE_AUDIT_STREAMING,
 }
 
 
@@ -63,6 +66,15 @@ def _spare_workspace(ns, actor):
 def _transfer_to_member(ns, actor):
     target = OrgMembership.objects.get(organization=ns.org, user=ns.member)
     return {"member": target.public_id, "afterwards": "stay"}
+
+
+def _destination_to_remove(ns, actor):
+    from audit.streaming import stream_destination_add
+
+    destination, _secret = stream_destination_add(
+        actor=ns.owner, org=ns.org, name="SIEM", url="https://siem.example.com/"
+    )
+    return {"action": "remove", "destination": destination.public_id}
 
 
 @dataclass(frozen=True)
@@ -136,6 +148,15 @@ TABLE = [
     Action(USAGE_AUDIT, "audit:log", ADMINS),
     Action(USAGE_AUDIT, "audit:export", ADMINS),
     Action(GOVERNANCE, "orgs:governance", ADMINS),
+    Action(STREAMING, "audit:streaming", OWNERS),
+    Action(
+        STREAMING,
+        "audit:streaming",
+        OWNERS,
+        method="post",
+        data=_destination_to_remove,
+        done=lambda ns: not ns.org.stream_destinations.filter(name="SIEM").exists(),
+    ),
     Action(BILLING, "billing:overview", OWNERS),
     Action(UPDATE, "orgs:settings", ADMINS),
     Action(
