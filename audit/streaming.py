@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import http.client
 import ipaddress
 import json
 import secrets
-import urllib.error
-import urllib.request
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -30,6 +29,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from standardwebhooks import Webhook
 
+from audit import webhook_http
 from audit.models import AuditEvent, StreamDelivery, StreamDestination
 from audit.services import record
 from config.errors import Conflict, NotFound, ValidationFailed
@@ -84,6 +84,8 @@ def url_problem(url: str) -> str | None:
         return "Put no credentials in the URL; verify our signature instead."
     if not parts.hostname or any(c.isspace() for c in url):
         return "Enter a valid URL."
+    if _is_ip(parts.hostname) and webhook_http.address_problem(parts.hostname):
+        return "Use a public address: private, loopback and reserved ones are refused."
     if parts.scheme == "https":
         return None
     if parts.scheme == "http":
@@ -91,6 +93,14 @@ def url_problem(url: str) -> str | None:
             return None
         return "The URL must start with https:// (audit events are sensitive)."
     return "The URL must start with https://."
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _is_loopback(host: str) -> bool:
@@ -267,17 +277,18 @@ def signed_request(destination: StreamDestination, event: AuditEvent, org_public
 def send(destination: StreamDestination, event: AuditEvent, org_public_id: str):
     """POST one event; returns (ok, HTTP status or None, error text)."""
     body, headers = signed_request(destination, event, org_public_id)
-    request = urllib.request.Request(destination.url, data=body, headers=headers, method="POST")
     try:
-        with urllib.request.urlopen(
-            request, timeout=settings.AUDIT_STREAM_TIMEOUT_SECONDS
-        ) as response:
-            return 200 <= response.status < 300, response.status, ""
-    except urllib.error.HTTPError as exc:
-        return False, exc.code, f"HTTP {exc.code} {exc.reason}"[:500]
-    except (OSError, ValueError) as exc:  # refused, timed out, TLS, DNS, bad URL
-        reason = getattr(exc, "reason", None) or exc
-        return False, None, f"{type(exc).__name__}: {reason}"[:500]
+        status = webhook_http.post(
+            destination.url, body, headers, timeout=settings.AUDIT_STREAM_TIMEOUT_SECONDS
+        )
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        # refused, timed out, TLS, DNS, a blocked address, a malformed answer
+        return False, None, f"{type(exc).__name__}: {exc}"[:500]
+    if 200 <= status < 300:
+        return True, status, ""
+    if 300 <= status < 400:
+        return False, status, f"HTTP {status}: redirects are not followed"
+    return False, status, f"HTTP {status}"
 
 
 def backoff(attempts: int) -> dt.timedelta:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,9 +23,10 @@ def free_port() -> int:
 class Receiver:
     """Records every request it answers 2xx to (webhook-id, seq, raw body and headers)."""
 
-    def __init__(self):
+    def __init__(self, *, tls: tuple[str, str] | None = None):
         self.port = free_port()
-        self.mode = "ok"  # ok | fail500 | slow
+        self.tls = tls  # (certificate file, key file): serve https
+        self.mode = "ok"  # ok | fail500 | slow | redirect
         self.slow_seconds = 0.0
         self.accepted: list[dict] = []  # 2xx answers, in the order they were answered
         self.requests = 0
@@ -34,7 +36,7 @@ class Receiver:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}/hook"
 
     def start(self) -> Receiver:
         receiver = self
@@ -49,6 +51,11 @@ class Receiver:
                     receiver.requests += 1
                     receiver.arrivals.append(json.loads(body)["data"]["seq"])
                     mode = receiver.mode
+                if mode == "redirect":
+                    self.send_response(307)
+                    self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
+                    self.end_headers()
+                    return
                 if mode == "fail500":
                     self.send_response(500)
                     self.end_headers()
@@ -73,6 +80,10 @@ class Receiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self.server.daemon_threads = True
+        if self.tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self.tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
 

@@ -8,6 +8,7 @@ here as beat would call it. Signatures are checked by the receiver with `standar
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
 import time
 
 import pytest
@@ -260,7 +261,11 @@ def test_a_rolled_back_event_leaves_no_outbox_row(org_setup):
     "url, allow_http, problem",
     [
         ("http://siem.example.com/in", True, "https://"),
-        ("http://127.0.0.1:9000/in", False, "https://"),
+        ("http://127.0.0.1:9000/in", False, "public address"),
+        ("https://127.0.0.1:9000/in", False, "public address"),
+        ("https://10.1.2.3/in", True, "public address"),
+        ("https://169.254.169.254/latest/meta-data/", True, "public address"),
+        ("https://[fd00::1]/in", True, "public address"),
         ("ftp://siem.example.com/in", True, "https://"),
         ("https://user:pw@siem.example.com/in", True, "credentials"),
         ("not a url", True, "valid URL"),
@@ -332,3 +337,79 @@ def test_remove_is_audited_and_limit_of_five(org_setup):
             destination_id=made[1].public_id,
             since=timezone.now() + dt.timedelta(days=1),
         )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_send_time_checks_block_internal_addresses_and_redirects(acme, fast_retries):
+    """The address is checked when connecting too (a name can resolve anywhere later), and a
+    redirect, e.g. to a cloud metadata address, is a failure, never followed."""
+    owner, org = acme
+    receiver = Receiver().start()
+    try:
+        receiver.mode = "redirect"
+        destination, _ = stream_destination_add(actor=owner, org=org, name="R", url=receiver.url)
+        head = StreamDelivery.objects.get(destination=destination)
+        assert head.status == "pending" and head.last_status_code == 307
+        assert "redirects are not followed" in head.last_error
+        assert receiver.requests == 1
+
+        fast_retries.AUDIT_STREAM_ALLOW_HTTP = False  # production: loopback is internal
+        receiver.mode = "ok"
+        time.sleep(0.25)
+        deliver_audit_streams()
+        head.refresh_from_db()
+        assert "loopback address: refused" in head.last_error and head.status == "pending"
+        assert receiver.requests == 1  # never connected
+    finally:
+        receiver.stop()
+
+
+def self_signed(tmp_path) -> tuple[str, str]:
+    cert, key = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            key,
+            "-out",
+            cert,
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+@pytest.mark.django_db(transaction=True)
+def test_https_verifies_the_certificate_of_the_pinned_address(
+    acme, fast_retries, tmp_path, monkeypatch
+):
+    """https:// goes through the same pinned connection, with certificate verification: an
+    untrusted certificate fails; once it is trusted, the event arrives."""
+    owner, org = acme
+    fast_retries.AUDIT_STREAM_TIMEOUT_SECONDS = 5
+    receiver = Receiver(tls=self_signed(tmp_path)).start()
+    try:
+        destination, secret = stream_destination_add(
+            actor=owner, org=org, name="TLS", url=receiver.url
+        )
+        head = StreamDelivery.objects.get(destination=destination)
+        assert "CERTIFICATE_VERIFY_FAILED" in head.last_error and not receiver.accepted
+        monkeypatch.setenv("SSL_CERT_FILE", receiver.tls[0])
+        time.sleep(0.25)
+        sweep_until(lambda: pending(destination) == 0)
+    finally:
+        receiver.stop()
+    assert receiver.unique_ids() == [head.event.public_id]
+    assert receiver.bad_signatures(secret) == 0
