@@ -413,3 +413,53 @@ def test_https_verifies_the_certificate_of_the_pinned_address(
         receiver.stop()
     assert receiver.unique_ids() == [head.event.public_id]
     assert receiver.bad_signatures(secret) == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_workers_never_send_one_destination_two_events_at_once(acme, fast_retries):
+    """Four workers drain the same destination while events are recorded: the row lock
+    (SKIP LOCKED) lets one send at a time, so the receiver sees each event once, in order."""
+    import threading
+
+    from django.db import close_old_connections, connection
+
+    from audit.streaming import stream_deliver
+
+    owner, org = acme
+    receiver = Receiver().start()
+    receiver.mode, receiver.slow_seconds = "slow", 0.01
+    errors = []
+    stop = threading.Event()
+    try:
+        destination, secret = stream_destination_add(
+            actor=owner, org=org, name="SIEM", url=receiver.url
+        )
+
+        def worker():
+            try:
+                while not stop.is_set():
+                    stream_deliver(destination_pk=destination.pk, max_events=5)
+                    time.sleep(0.001)
+            except Exception as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+            finally:
+                close_old_connections()
+                connection.close()
+
+        workers = [threading.Thread(target=worker) for _ in range(4)]
+        for w in workers:
+            w.start()
+        for i in range(30):
+            org_update(actor=owner, org=org, name=f"Acme {i}")
+        sweep_until(lambda: pending(destination) == 0)
+        stop.set()
+        for w in workers:
+            w.join()
+    finally:
+        stop.set()
+        receiver.stop()
+    assert errors == []
+    want = expected_ids(org, AuditEvent.objects.get(action="audit.stream_destination_added"))
+    assert [r["webhook_id"] for r in receiver.accepted] == want  # once each, in order
+    assert receiver.bad_signatures(secret) == 0
