@@ -441,6 +441,18 @@ def due_destinations() -> list[int]:
     )
 
 
+def stream_log_prune(*, keep_days: int) -> int:
+    """Forget delivered (and skipped) outbox rows older than `keep_days`; pending rows stay
+    whatever their age. Returns how many were deleted. Idempotent."""
+    cutoff = timezone.now() - dt.timedelta(days=keep_days)
+    deleted, _ = (
+        StreamDelivery.objects.exclude(status=StreamDelivery.Status.PENDING)
+        .filter(created_at__lt=cutoff)
+        .delete()
+    )
+    return deleted
+
+
 # ---------------------------------------------------------------- reads for the page
 
 

@@ -54,3 +54,11 @@ def email_stream_disabled(destination_id: int) -> int:
     from audit.streaming import email_owners_disabled
 
     return email_owners_disabled(destination_id)
+
+
+@shared_task(ignore_result=True)
+def prune_audit_stream_log() -> int:
+    """Nightly: drop delivered outbox rows older than AUDIT_STREAM_LOG_DAYS."""
+    from audit.streaming import stream_log_prune
+
+    return stream_log_prune(keep_days=settings.AUDIT_STREAM_LOG_DAYS)

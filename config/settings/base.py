@@ -163,6 +163,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=15),
     },
     "deliver-audit-streams": {"task": "audit.tasks.deliver_audit_streams", "schedule": 30.0},
+    "prune-audit-stream-log": {
+        "task": "audit.tasks.prune_audit_stream_log",
+        "schedule": crontab(hour=3, minute=45),
+    },
     "prune-audit-events": {
         "task": "audit.tasks.prune_audit_events",
         "schedule": crontab(hour=3, minute=30),
@@ -193,6 +197,8 @@ AUDIT_STREAM_TIMEOUT_SECONDS = env.float("AUDIT_STREAM_TIMEOUT_SECONDS", default
 AUDIT_STREAM_RETRY_BASE_SECONDS = env.float("AUDIT_STREAM_RETRY_BASE_SECONDS", default=10.0)
 AUDIT_STREAM_RETRY_MAX_SECONDS = env.float("AUDIT_STREAM_RETRY_MAX_SECONDS", default=1800.0)
 AUDIT_STREAM_DISABLE_AFTER_HOURS = env.float("AUDIT_STREAM_DISABLE_AFTER_HOURS", default=24.0)
+# Delivered outbox rows (the page's delivery log) are kept this many days; pending ones always.
+AUDIT_STREAM_LOG_DAYS = env.int("AUDIT_STREAM_LOG_DAYS", default=30)
 
 # How often (seconds) a person's Last Active timestamp may be written.
 LAST_ACTIVE_THROTTLE_SECONDS = 300

@@ -463,3 +463,21 @@ def test_concurrent_workers_never_send_one_destination_two_events_at_once(acme, 
     want = expected_ids(org, AuditEvent.objects.get(action="audit.stream_destination_added"))
     assert [r["webhook_id"] for r in receiver.accepted] == want  # once each, in order
     assert receiver.bad_signatures(secret) == 0
+
+
+def test_old_delivered_rows_are_pruned_pending_ones_kept(org_setup, settings):
+    from audit.tasks import prune_audit_stream_log
+
+    settings.AUDIT_STREAM_LOG_DAYS = 30
+    destination, _ = stream_destination_add(
+        actor=org_setup.owner, org=org_setup.org, name="S", url="https://s.example.com/"
+    )
+    for i in range(3):
+        org_update(actor=org_setup.owner, org=org_setup.org, name=f"Acme {i}")
+    rows = list(StreamDelivery.objects.filter(destination=destination).order_by("id"))
+    old = timezone.now() - dt.timedelta(days=31)
+    StreamDelivery.objects.filter(pk__in=[rows[0].pk, rows[1].pk]).update(created_at=old)
+    StreamDelivery.objects.filter(pk__in=[rows[0].pk, rows[2].pk]).update(status="delivered")
+    assert prune_audit_stream_log() == 1  # old and delivered
+    assert set(StreamDelivery.objects.values_list("pk", flat=True)) == {r.pk for r in rows[1:]}
+    assert prune_audit_stream_log() == 0
