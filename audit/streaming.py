@@ -221,7 +221,12 @@ def stream_replay(*, actor, org: Organization, destination_id: str, since: dt.da
             "SELECT %s, e.id, e.seq, %s, 'pending', 0, '' "
             f'FROM "{AuditEvent._meta.db_table}" e '
             "WHERE e.chain_key = %s AND e.occurred_at >= %s ORDER BY e.seq",
-            [destination.pk, now, org.pk, since],
+            [
+                destination.pk,
+                connection.ops.adapt_datetimefield_value(now),
+                org.pk,
+                connection.ops.adapt_datetimefield_value(since),
+            ],
         )
         count = cur.rowcount
     record(
