@@ -284,10 +284,10 @@ def _pending_deliveries(conn) -> set | None:
 
 
 def _start_deliveries(destination_ids: set) -> None:
-    from audit.tasks import deliver_audit_stream
+    from audit.streaming import queue_delivery
 
     for pk in sorted(destination_ids):
-        deliver_audit_stream.delay(pk)
+        queue_delivery(pk)
 
 
 def _new_event_id() -> str:

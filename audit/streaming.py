@@ -19,6 +19,7 @@ import datetime as dt
 import http.client
 import ipaddress
 import json
+import logging
 import secrets
 from urllib.parse import urlsplit
 
@@ -37,6 +38,8 @@ from config.roles import Role
 from orgs.models import Organization
 from orgs.permissions import OrgCapability, require_org_capability
 from orgs.services import lock_org
+
+log = logging.getLogger(__name__)
 
 MAX_DESTINATIONS = 5
 USER_AGENT = "SignalSmith-Audit-Stream/1"
@@ -237,14 +240,19 @@ def stream_replay(*, actor, org: Organization, destination_id: str, since: dt.da
         target_label=destination.name,
         details={"since": since.isoformat(), "count": count},
     )
-    transaction.on_commit(lambda: _start(destination.pk))
+    transaction.on_commit(lambda: queue_delivery(destination.pk))
     return count
 
 
-def _start(destination_pk: int) -> None:
+def queue_delivery(destination_pk: int) -> None:
+    """Runs on commit: start delivering. A broker that is down never fails the change that
+    recorded the event; the beat sweep (every 30 s) starts the delivery instead."""
     from audit.tasks import deliver_audit_stream
 
-    deliver_audit_stream.delay(destination_pk)
+    try:
+        deliver_audit_stream.apply_async((destination_pk,), retry=False)
+    except Exception as exc:  # the broker's errors vary by transport
+        log.warning("Could not queue audit stream delivery %s: %s", destination_pk, exc)
 
 
 # ---------------------------------------------------------------- delivery
@@ -396,7 +404,10 @@ def _disable(destination: StreamDestination, *, reason: str) -> None:
 def _email_owners_later(destination_pk: int) -> None:
     from audit.tasks import email_stream_disabled
 
-    email_stream_disabled.delay(destination_pk)
+    try:
+        email_stream_disabled.apply_async((destination_pk,), retry=True)
+    except Exception as exc:  # already disabled and audited; the page shows it
+        log.error("Could not queue the disabled-destination email %s: %s", destination_pk, exc)
 
 
 def email_owners_disabled(destination_pk: int) -> int:

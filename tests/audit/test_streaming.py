@@ -481,3 +481,23 @@ def test_old_delivered_rows_are_pruned_pending_ones_kept(org_setup, settings):
     assert prune_audit_stream_log() == 1  # old and delivered
     assert set(StreamDelivery.objects.values_list("pk", flat=True)) == {r.pk for r in rows[1:]}
     assert prune_audit_stream_log() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_broker_that_is_down_never_fails_the_change_the_sweep_delivers_later(acme, fast_retries):
+    from config.celery import app
+    from tests.fixtures_infra import celery_broker, closed_port
+
+    owner, org = acme
+    receiver = Receiver().start()
+    try:
+        with celery_broker(app, f"redis://127.0.0.1:{closed_port()}/0"):
+            destination, secret = stream_destination_add(
+                actor=owner, org=org, name="SIEM", url=receiver.url
+            )
+            org_update(actor=owner, org=org, name="Acme while the broker is down")
+        assert receiver.requests == 0 and pending(destination) == 2
+        sweep_until(lambda: pending(destination) == 0)  # beat, once the broker is back
+    finally:
+        receiver.stop()
+    assert len(receiver.unique_ids()) == 2 and receiver.bad_signatures(secret) == 0

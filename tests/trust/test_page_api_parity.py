@@ -20,7 +20,12 @@ from workspaces.services import workspace_create
 PAGE_OK = {200, 302}
 API_OK = {200, 201, 204}
 # Capabilities that have pages but, by design, no API yet; an API added later must join CASES.
-NO_API = {OrgCapability.MANAGE_GOVERNANCE, OrgCapability.MANAGE_BILLING}
+# Audit streaming destinations are managed on their page only (the poll API is a read).
+NO_API = {
+    OrgCapability.MANAGE_GOVERNANCE,
+    OrgCapability.MANAGE_BILLING,
+    OrgCapability.MANAGE_AUDIT_STREAMING,
+}
 
 
 @dataclass(frozen=True)
