@@ -82,6 +82,11 @@ EVENTS: dict[str, str] = {
     "sso.saml_removed": "{actor} removed SAML single sign-on",
     "sso.break_glass_signin": "{target} signed in with a password and two-factor code while single sign-on is required (break-glass)",
     "audit.pruned": "{actor} archived and removed {count} events older than {before}",
+    "audit.stream_destination_added": "{actor} added the audit stream destination {target} ({url})",
+    "audit.stream_destination_removed": "{actor} removed the audit stream destination {target} ({url})",
+    "audit.stream_destination_disabled": "{actor} disabled the audit stream destination {target}: {reason}",
+    "audit.stream_destination_enabled": "{actor} re-enabled the audit stream destination {target}",
+    "audit.stream_replayed": "{actor} replayed {count} audit events since {since} to {target}",
 }
 
 

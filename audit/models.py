@@ -172,3 +172,76 @@ class ChainCheckpoint(models.Model):
 
     def __str__(self):
         return f"chain {self.chain_key} at seq {self.seq}"
+
+
+class StreamDestination(models.Model):
+    """A customer's webhook that receives every audit event of the org (audit/streaming.py).
+
+    The signing secret is kept (it signs every delivery) but shown only once, when created.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        DISABLED = "disabled"  # failing for AUDIT_STREAM_DISABLE_AFTER_HOURS, or by an owner
+
+    public_id = PublicIdField(prefix="dst")
+    organization = models.ForeignKey(
+        "orgs.Organization", on_delete=models.CASCADE, related_name="stream_destinations"
+    )
+    name = models.CharField(max_length=100)
+    url = models.URLField(max_length=500)
+    secret = models.CharField(max_length=100)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by_label = models.CharField(max_length=254, blank=True)
+    # Delivery state: the head of the queue waits until next_attempt_at after a failure.
+    failing_since = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_delivered_at = models.DateTimeField(null=True, blank=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    disabled_reason = models.CharField(max_length=254, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "status"], name="audit_stream_dest_org")]
+
+    def __str__(self):
+        return f"{self.name} ({self.url})"
+
+
+class StreamDelivery(models.Model):
+    """The outbox: one row per (destination, event), written by record() in the event's own
+    INSERT statement, so an event is queued for delivery exactly when it commits. Delivered
+    oldest row first per destination; a replay adds new rows for old events."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DELIVERED = "delivered"
+        SKIPPED = "skipped"  # the destination was removed or disabled before delivery
+
+    destination = models.ForeignKey(
+        StreamDestination, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event = models.ForeignKey(
+        AuditEvent, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    seq = models.BigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["destination", "id"],
+                condition=models.Q(status="pending"),
+                name="audit_stream_pending",
+            ),
+            models.Index(fields=["destination", "-id"], name="audit_stream_log"),
+        ]
+
+    def __str__(self):
+        return f"event {self.event_id} → destination {self.destination_id} ({self.status})"

@@ -94,6 +94,29 @@ def events_for(
     return events[:limit], next_cursor
 
 
+def events_after(
+    org: Organization | int, *, after: int, limit: int = 50, **filters: Any
+) -> list[AuditEvent]:
+    """The org's events after position `after` in its chain, oldest first (for pollers).
+
+    `seq` is taken under the chain head's row lock, which is held until the transaction
+    commits and released only once the commit is visible; the next writer gets the next seq
+    only then. So seq order is commit order, and what any snapshot sees is a prefix of the
+    chain: reading `seq > after` never skips an event that commits later.
+    """
+    limit = max(1, min(int(limit), MAX_LIMIT))
+    org_pk: int = org.pk if isinstance(org, Organization) else org
+    qs = _filtered(org_pk, **{k: filters.get(k) for k in _FILTERED_KEYS})
+    if filters.get("q"):
+        qs = qs.annotate(details_text=Cast("details", output_field=TextField())).filter(
+            _text_search(filters["q"])
+        )
+    return list(qs.filter(chain_key=org_pk, seq__gt=after).order_by("seq")[:limit])
+
+
+_FILTERED_KEYS = ("workspace", "actor", "action", "since", "until")
+
+
 def iter_events(
     org: Organization | int, *, batch_size: int = 2000, **filters: Any
 ) -> Iterator[AuditEvent]:

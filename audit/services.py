@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -15,7 +16,13 @@ from django.utils import timezone
 from audit import checkpoints
 from audit import context as audit_context
 from audit.events import EVENTS
-from audit.models import AuditChainHead, AuditEvent, ChainCheckpoint
+from audit.models import (
+    AuditChainHead,
+    AuditEvent,
+    ChainCheckpoint,
+    StreamDelivery,
+    StreamDestination,
+)
 from audit.selectors import forget_page_choices
 from config.errors import PermissionDenied
 
@@ -164,6 +171,16 @@ def _append_orm(event: AuditEvent) -> None:
     AuditChainHead.objects.filter(pk=head.pk).update(last_seq=event.seq, last_hash=event.hash)
     if checkpoints.due(event.seq):
         checkpoints.signed(event.chain_key, event.seq, event.hash).save()
+    if event.chain_key:
+        destinations = list(
+            StreamDestination.objects.filter(organization_id=event.chain_key).values_list(
+                "pk", flat=True
+            )
+        )
+        StreamDelivery.objects.bulk_create(
+            StreamDelivery(destination_id=d, event_id=event.pk, seq=event.seq) for d in destinations
+        )
+        _queue_stream_delivery(destinations)
 
 
 _HEAD = AuditChainHead._meta.db_table
@@ -181,16 +198,39 @@ INSERT_SQL = (
     + ", ".join(f'"{f.column}"' for f in _EVENT_FIELDS)
     + ") VALUES ("
     + ", ".join("%s" for _ in _EVENT_FIELDS)
-    + ') RETURNING "id"'
+    + ') RETURNING "id", "seq"'
 )
 _CHECKPOINTS = ChainCheckpoint._meta.db_table
-# Every AUDIT_CHECKPOINT_EVERY-th event: the event and its signed checkpoint, one statement.
-INSERT_WITH_CHECKPOINT_SQL = (
-    f"WITH ev AS ({INSERT_SQL}), cp AS ("
-    f'INSERT INTO "{_CHECKPOINTS}" ("chain_key", "seq", "head_hash", "created_at", "mac") '
-    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING) "
-    'SELECT "id" FROM ev'
+# Every AUDIT_CHECKPOINT_EVERY-th event also writes its signed checkpoint, in the same statement.
+CHECKPOINT_CTE = (
+    f', cp AS (INSERT INTO "{_CHECKPOINTS}" ("chain_key", "seq", "head_hash", "created_at", "mac") '
+    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING)"
 )
+# The streaming outbox (audit/streaming.py): one row per destination of the org, in the same
+# statement, so a row exists exactly when the event commits. The destinations are read after
+# audit_chain_lock() returned, i.e. in a snapshot that sees every earlier holder of the lock:
+# a destination receives every event from the one that recorded its creation onward.
+# Rows are queued for disabled destinations too, so re-enabling one resumes without a gap.
+_OUTBOX = StreamDelivery._meta.db_table
+_DESTINATIONS = StreamDestination._meta.db_table
+OUTBOX_CTE = (
+    f', ob AS (INSERT INTO "{_OUTBOX}" ("destination_id", "event_id", "seq", "created_at", '
+    '"status", "attempts", "last_error") '
+    f"SELECT d.id, ev.id, ev.seq, now(), 'pending', 0, '' FROM ev "
+    f'JOIN "{_DESTINATIONS}" d ON d.organization_id = %s '
+    'RETURNING "destination_id")'
+)
+
+
+def insert_sql(*, checkpoint: bool, outbox: bool) -> str:
+    """The one statement that appends an event (and its checkpoint and outbox rows)."""
+    sql = f"WITH ev AS ({INSERT_SQL})"
+    if checkpoint:
+        sql += CHECKPOINT_CTE
+    if outbox:
+        sql += OUTBOX_CTE
+        return sql + " SELECT ev.id, ARRAY(SELECT DISTINCT destination_id FROM ob) FROM ev"
+    return sql + " SELECT ev.id, '{}'::bigint[] FROM ev"
 
 
 def _append_postgres(conn: Any, event: AuditEvent) -> None:
@@ -200,13 +240,16 @@ def _append_postgres(conn: Any, event: AuditEvent) -> None:
         seq, prev_hash = cur.fetchone()
         _seal(event, seq, prev_hash)
         params = [f.get_db_prep_save(getattr(event, f.attname), conn) for f in _EVENT_FIELDS]
-        if checkpoints.due(event.seq):
+        due = checkpoints.due(event.seq)
+        if due:
             cp = checkpoints.signed(event.chain_key, event.seq, event.hash)
-            cp_params = [cp.chain_key, cp.seq, cp.head_hash, cp.created_at, cp.mac]
-            cur.execute(INSERT_WITH_CHECKPOINT_SQL, [*params, *cp_params])
-        else:
-            cur.execute(INSERT_SQL, params)
-        event.pk = cur.fetchone()[0]
+            params += [cp.chain_key, cp.seq, cp.head_hash, cp.created_at, cp.mac]
+        if event.chain_key:
+            params.append(event.chain_key)
+        cur.execute(insert_sql(checkpoint=due, outbox=bool(event.chain_key)), params)
+        event.pk, destinations = cur.fetchone()
+    if destinations:
+        _queue_stream_delivery(destinations)
     event._state.adding = False
     event._state.db = conn.alias
     # Raw SQL skips Model.save(): keep its post_save for whoever listens (e.g. test plugins).
@@ -219,6 +262,32 @@ def _append_postgres(conn: Any, event: AuditEvent) -> None:
             raw=False,
             using=conn.alias,
         )
+
+
+def _queue_stream_delivery(destination_ids: Iterable[int]) -> None:
+    """After commit, start delivering to these destinations: one task per destination and
+    transaction, however many events it recorded (the beat sweep catches anything missed)."""
+    conn = transaction.get_connection()
+    pending = _pending_deliveries(conn)
+    if pending is None:
+        pending = set()
+        transaction.on_commit(functools.partial(_start_deliveries, pending))
+    pending.update(destination_ids)
+
+
+def _pending_deliveries(conn: Any) -> set[int] | None:
+    for _sids, func, _robust in conn.run_on_commit:
+        if isinstance(func, functools.partial) and func.func is _start_deliveries:
+            pending: set[int] = func.args[0]
+            return pending
+    return None
+
+
+def _start_deliveries(destination_ids: set) -> None:
+    from audit.streaming import queue_delivery
+
+    for pk in sorted(destination_ids):
+        queue_delivery(pk)
 
 
 def _new_event_id() -> str:

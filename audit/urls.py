@@ -1,6 +1,6 @@
 from django.urls import path
 
-from audit import views
+from audit import streaming_views, views
 
 app_name = "audit"
 
@@ -9,4 +9,5 @@ urlpatterns = [
     path("export/", views.export, name="export"),
     path("events/<str:event_id>/", views.event, name="event"),
     path("access/", views.access_report, name="access_report"),
+    path("streaming/", streaming_views.destinations, name="streaming"),
 ]

@@ -34,6 +34,7 @@ class OrgCapability(StrEnum):
     # Being a reviewer is decided by the review itself (named, or a workspace's owners).
     REVIEW_ACCESS = "see access reviews and decide the grants a review assigns to you"
     START_ACCESS_REVIEWS = "start, finish and read access reviews"
+    MANAGE_AUDIT_STREAMING = "add, remove, re-enable and replay audit stream destinations"
 
 
 # capability → the lowest org role that has it.
@@ -54,6 +55,7 @@ ORG_CAPABILITIES: dict[OrgCapability, Role] = {
     OrgCapability.REINSTATE_MEMBERS: Role.ADMIN,
     OrgCapability.REVIEW_ACCESS: Role.MEMBER,
     OrgCapability.START_ACCESS_REVIEWS: Role.OWNER,
+    OrgCapability.MANAGE_AUDIT_STREAMING: Role.OWNER,
 }
 
 

@@ -174,6 +174,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Access reviews: reminders before the due date, completion at it (reviews/tasks.py).
     "access-reviews": {"task": "reviews.tasks.access_reviews_tick", "schedule": 900.0},
+    "deliver-audit-streams": {"task": "audit.tasks.deliver_audit_streams", "schedule": 30.0},
+    "prune-audit-stream-log": {
+        "task": "audit.tasks.prune_audit_stream_log",
+        "schedule": crontab(hour=3, minute=45),
+    },
     "prune-audit-events": {
         "task": "audit.tasks.prune_audit_events",
         "schedule": crontab(hour=3, minute=30),
@@ -195,6 +200,17 @@ AUDIT_DB_APP_ROLE = env("AUDIT_DB_APP_ROLE", default="")
 # verification).
 AUDIT_CHECKPOINT_KEY = env("AUDIT_CHECKPOINT_KEY", default="")
 AUDIT_CHECKPOINT_EVERY = env.int("AUDIT_CHECKPOINT_EVERY", default=1000)
+# Audit streaming (audit/streaming.py): webhook destinations must be https:// unless this
+# allows plain http:// to a loopback address (development and tests only).
+AUDIT_STREAM_ALLOW_HTTP = env.bool("AUDIT_STREAM_ALLOW_HTTP", default=False)
+AUDIT_STREAM_TIMEOUT_SECONDS = env.float("AUDIT_STREAM_TIMEOUT_SECONDS", default=10.0)
+# Retry backoff after a failed delivery: base doubling per attempt, capped; a destination that
+# has failed continuously this many hours is disabled and its org's owners are emailed.
+AUDIT_STREAM_RETRY_BASE_SECONDS = env.float("AUDIT_STREAM_RETRY_BASE_SECONDS", default=10.0)
+AUDIT_STREAM_RETRY_MAX_SECONDS = env.float("AUDIT_STREAM_RETRY_MAX_SECONDS", default=1800.0)
+AUDIT_STREAM_DISABLE_AFTER_HOURS = env.float("AUDIT_STREAM_DISABLE_AFTER_HOURS", default=24.0)
+# Delivered outbox rows (the page's delivery log) are kept this many days; pending ones always.
+AUDIT_STREAM_LOG_DAYS = env.int("AUDIT_STREAM_LOG_DAYS", default=30)
 
 # Enterprise identity (orgs/sso/): the DNS servers that verify domain TXT records (empty = the
 # system's resolver) and their port; the SAML signing tool (Debian's xmlsec1) and the SP key

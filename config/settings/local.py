@@ -4,3 +4,5 @@ from .base import *  # noqa: F403
 from .base import env
 
 DEBUG = env.bool("DEBUG", default=True)
+# Audit streaming to a receiver on this machine (http://127.0.0.1:…) is fine in development.
+AUDIT_STREAM_ALLOW_HTTP = env.bool("AUDIT_STREAM_ALLOW_HTTP", default=True)

@@ -22,3 +22,5 @@ CACHES = {
     }
 }
 CELERY_TASK_DEFAULT_QUEUE = TEST_NAMESPACE
+# Tests stream audit events to real receivers on loopback over plain http.
+AUDIT_STREAM_ALLOW_HTTP = True

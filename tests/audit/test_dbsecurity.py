@@ -210,6 +210,33 @@ def test_the_app_role_still_records_through_the_services(as_app, settings):
     assert verify_chain(org.pk).ok and verify_chain(fresh.pk).ok
 
 
+def test_the_app_role_streams_events_outbox_checkpoint_and_event_in_one_statement(as_app, settings):
+    """Audit streaming's outbox is an ordinary application table, written by record()'s own
+    INSERT statement next to the event and its checkpoint; replay locks the chain through
+    audit_chain_lock(), which the writer role may execute."""
+    from audit.models import StreamDelivery
+    from audit.streaming import stream_destination_add, stream_replay
+
+    settings.AUDIT_CHECKPOINT_EVERY = 1
+    org = as_app.org
+    destination, _ = stream_destination_add(
+        actor=as_app.owner, org=org, name="SIEM", url="https://siem.example.com/"
+    )
+    org_update(actor=as_app.owner, org=org, name="Acme streamed")
+    event = AuditEvent.objects.get(
+        chain_key=org.pk, action="org.updated", details__after__name="Acme streamed"
+    )
+    assert StreamDelivery.objects.filter(destination=destination, event_id=event.pk).exists()
+    assert ChainCheckpoint.objects.filter(chain_key=org.pk, seq=event.seq).exists()
+    assert (
+        stream_replay(
+            actor=as_app.owner, org=org, destination_id=destination.public_id, since=days_ago(1)
+        )
+        == AuditEvent.objects.filter(chain_key=org.pk, seq__lt=event.seq + 1).count()
+    )
+    assert verify_chain(org.pk).ok
+
+
 def test_the_app_role_prunes_only_through_the_function_and_archives_first(
     org_setup, tmp_path, django_capture_on_commit_callbacks
 ):

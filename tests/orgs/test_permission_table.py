@@ -46,6 +46,8 @@ REVIEW = "see access reviews, decide the grants a review assigns to you"
 START_REVIEW = "start, finish and read access reviews"
 # Not in SPEC §3 (added with enterprise identity, README "Single sign-on"): owners only.
 SSO = "verified domains and single sign-on"
+# Not a SPEC §3 row: audit streaming (issue 17) is owners-only, like billing (README).
+STREAMING = "audit streaming destinations (add, remove, re-enable, replay)"
 SPEC_ROWS = {
     VIEW: OrgCapability.VIEW,
     PENDING: OrgCapability.VIEW_INVITATIONS,
@@ -63,6 +65,7 @@ SPEC_ROWS = {
     REVIEW: OrgCapability.REVIEW_ACCESS,
     START_REVIEW: OrgCapability.START_ACCESS_REVIEWS,
     SSO: OrgCapability.MANAGE_SSO,
+    STREAMING: OrgCapability.MANAGE_AUDIT_STREAMING,
 }
 
 
@@ -75,6 +78,15 @@ def _spare_workspace(ns, actor):
 def _transfer_to_member(ns, actor):
     target = OrgMembership.objects.get(organization=ns.org, user=ns.member)
     return {"member": target.public_id, "afterwards": "stay"}
+
+
+def _destination_to_remove(ns, actor):
+    from audit.streaming import stream_destination_add
+
+    destination, _secret = stream_destination_add(
+        actor=ns.owner, org=ns.org, name="SIEM", url="https://siem.example.com/"
+    )
+    return {"action": "remove", "destination": destination.public_id}
 
 
 @dataclass(frozen=True)
@@ -149,6 +161,15 @@ TABLE = [
     Action(USAGE_AUDIT, "audit:log", ADMINS),
     Action(USAGE_AUDIT, "audit:export", ADMINS),
     Action(GOVERNANCE, "orgs:governance", ADMINS),
+    Action(STREAMING, "audit:streaming", OWNERS),
+    Action(
+        STREAMING,
+        "audit:streaming",
+        OWNERS,
+        method="post",
+        data=_destination_to_remove,
+        done=lambda ns: not ns.org.stream_destinations.filter(name="SIEM").exists(),
+    ),
     Action(BILLING, "billing:overview", OWNERS),
     Action(SSO, "sso:settings", OWNERS),
     Action(

@@ -25,6 +25,7 @@ NO_API = {
     OrgCapability.MANAGE_BILLING,
     OrgCapability.REVIEW_ACCESS,  # access reviews: pages and CSV/JSON reports only
     OrgCapability.START_ACCESS_REVIEWS,
+    OrgCapability.MANAGE_AUDIT_STREAMING,  # destinations: page only (the poll API is a read)
 }
 
 
