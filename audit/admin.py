@@ -9,6 +9,8 @@ from audit.models import (
     AuditPruneRecord,
     ChainCheckpoint,
     ChainVerification,
+    StreamDelivery,
+    StreamDestination,
 )
 from config.admin import EstimatedCountPaginator, ViewOnlyAdmin
 
@@ -88,3 +90,25 @@ class ChainCheckpointAdmin(ViewOnlyAdmin):
 
     list_display = ("chain_key", "seq", "head_hash", "created_at")
     search_fields = ("=chain_key",)
+
+
+@admin.register(StreamDestination)
+class StreamDestinationAdmin(ViewOnlyAdmin):
+    """Where an org streams its audit events. The signing secret is a credential: never shown."""
+
+    list_display = ("name", "organization", "url", "status", "failing_since", "last_delivered_at")
+    list_filter = ("status",)
+    search_fields = ("name", "url", "organization__name")
+    list_select_related = ("organization",)
+    exclude = ("secret",)
+
+
+@admin.register(StreamDelivery)
+class StreamDeliveryAdmin(ViewOnlyAdmin):
+    """The delivery outbox (never COUNTed in full: it grows with every event)."""
+
+    list_display = ("destination", "seq", "status", "attempts", "last_status_code", "created_at")
+    list_filter = ("status",)
+    list_select_related = ("destination",)
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
