@@ -64,6 +64,17 @@ EVENTS: dict[str, str] = {
     "support.view_as_started": "{actor} started viewing the organization as its admins see it, for {minutes} minutes",
     "support.org_viewed": "{actor} viewed {page}",
     "support.view_as_ended": "{actor} stopped viewing the organization",
+    "scim.token_created": "{actor} created the SCIM token {target}",
+    "scim.token_revoked": "{actor} revoked the SCIM token {target}",
+    "scim.mapping_set": "{actor} mapped the SCIM group {group} to {role} access in {workspace}",
+    "scim.mapping_removed": "{actor} removed the mapping of the SCIM group {group} to {workspace}",
+    "scim.user_provisioned": "{actor} provisioned {target} into the organization",
+    "scim.user_updated": "{actor} updated {target}'s SCIM record",
+    "scim.user_deprovisioned": "{actor} deprovisioned {target}: organization membership and workspace access removed",
+    "scim.user_deleted": "{actor} deleted {target}'s SCIM record",
+    "scim.group_created": "{actor} created the SCIM group {target}",
+    "scim.group_updated": "{actor} updated the SCIM group {target}",
+    "scim.group_deleted": "{actor} deleted the SCIM group {target}",
     "audit.pruned": "{actor} archived and removed {count} events older than {before}",
 }
 

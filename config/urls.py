@@ -6,6 +6,7 @@ from config.api import api
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
+    path("scim/v2/<slug:org_slug>/", include("orgs.scim.urls")),
     path("", include("members.urls")),
     path("account/", include("members.account_urls")),
     path("", include("workspaces.urls")),

@@ -88,6 +88,13 @@ def member_change_role(
     return membership
 
 
+def _scim_check_hand_edit(org, user, **kwargs) -> None:
+    """SCIM-provisioned members: refuse what the identity provider would overwrite."""
+    from orgs.scim.services import check_hand_edit
+
+    check_hand_edit(org, user, **kwargs)
+
+
 def _linked_workspaces(org: Organization, ids=None):
     qs = Workspace.objects.filter(organization=org)
     if ids is not None:
@@ -209,6 +216,12 @@ def member_set_workspace_access(
     if complete:
         for ws_pk in current:
             wanted.setdefault(ws_pk, None)
+    changing = [
+        pk
+        for pk, role in wanted.items()
+        if (current[pk].role if pk in current else None) != (int(role) if role else None)
+    ]
+    _scim_check_hand_edit(org, user, workspaces=changing)
     for ws_pk in sorted(wanted):
         role, workspace, existing = wanted[ws_pk], linked[ws_pk], current.get(ws_pk)
         # Only owners hand out or take away workspace ownership through the org.
@@ -270,6 +283,7 @@ def member_remove(*, actor: User, org: Organization, membership: OrgMembership) 
         raise Conflict("Use Leave organization to remove yourself.", code="use_leave")
     require_member_management(actor_role, Role(membership.role))
     _ensure_not_last_org_owner(org, membership)
+    _scim_check_hand_edit(org, membership.user, removing=True)
     user = membership.user
     lost = _remove_everywhere(org=org, membership=membership)
     record(
@@ -293,6 +307,7 @@ def member_leave(*, actor: User, org: Organization) -> None:
     if membership is None:
         raise NotFound("No such organization.")
     _ensure_not_last_org_owner(org, membership)
+    _scim_check_hand_edit(org, actor, removing=True)
     lost = _remove_everywhere(org=org, membership=membership)
     record(
         actor=actor,

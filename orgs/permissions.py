@@ -20,6 +20,7 @@ class OrgCapability(StrEnum):
     MANAGE_BILLING = "manage billing settings, the plan and payment methods"
     UPDATE_ORG = "update the organization's name and slug"
     DELETE_ORG = "delete the organization"
+    MANAGE_SCIM = "manage SCIM provisioning (tokens and group mappings)"
 
 
 # capability → the lowest org role that has it.
@@ -35,6 +36,7 @@ ORG_CAPABILITIES: dict[OrgCapability, Role] = {
     OrgCapability.MANAGE_BILLING: Role.OWNER,
     OrgCapability.UPDATE_ORG: Role.ADMIN,
     OrgCapability.DELETE_ORG: Role.OWNER,
+    OrgCapability.MANAGE_SCIM: Role.OWNER,
 }
 
 

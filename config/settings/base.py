@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "members",
     "workspaces",
     "orgs",
+    "orgs.scim",  # SCIM 2.0 provisioning (label "scim")
     "audit",
     "billing",
     "axes",  # sign-in throttling (members/auth.py)
