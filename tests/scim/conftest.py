@@ -37,4 +37,5 @@ class ScimClient:
 def scim_http(live_server, scim):
     scim.base = f"{live_server.url}/scim/v2/{scim.org.slug}/"
     scim.http = ScimClient(scim.base, scim.raw)
-    return scim
+    yield scim
+    scim.http.session.close()
