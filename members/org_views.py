@@ -323,14 +323,24 @@ def _member_context(request, membership) -> dict:
     held = {g.membership.workspace_id: g.membership for g in grants}
     show_activity = is_self or org_can(viewer_role, OrgCapability.VIEW_USAGE_AUDIT)
     activity = selectors.member_recent_activity(org, membership) if show_activity else []
+    from orgs.scim.services import managed_identity, managed_workspaces
+
+    scim_identity = managed_identity(org, membership.user)
+    scim_managed = managed_workspaces(org, membership.user) if scim_identity else {}
     return {
+        "scim_identity": scim_identity,
+        "scim_managed": scim_managed,
         "org": org,
         "member": membership,
         "member_role": target_role,
         "is_self": is_self,
         "can_manage": can_manage,
         "grants": grants,
-        "grantable": [(ws, held.get(ws.pk)) for ws in selectors.org_workspaces(org) if can_manage],
+        "grantable": [
+            (ws, held.get(ws.pk), scim_managed.get(ws.pk))
+            for ws in selectors.org_workspaces(org)
+            if can_manage
+        ],
         "roles": _roles_for(viewer_role),
         "show_activity": show_activity,
         "activity": [(e, render_sentence(e)) for e in activity],

@@ -18,6 +18,7 @@ from config.roles import Role
 from members.models import OrgMembership
 from orgs.models import Organization
 from orgs.permissions import ORG_CAPABILITIES, OrgCapability
+from orgs.scim.models import GroupMapping
 from workspaces.models import Workspace
 from workspaces.services import workspace_create
 
@@ -39,6 +40,7 @@ GOVERNANCE = "governance policies"
 BILLING = "billing settings, plan, payment methods"
 UPDATE = "update org name/slug"
 DELETE = "delete organization"
+SCIM = "SCIM provisioning: tokens, group mappings (README)"
 SPEC_ROWS = {
     VIEW: OrgCapability.VIEW,
     PENDING: OrgCapability.VIEW_INVITATIONS,
@@ -51,6 +53,7 @@ SPEC_ROWS = {
     BILLING: OrgCapability.MANAGE_BILLING,
     UPDATE: OrgCapability.UPDATE_ORG,
     DELETE: OrgCapability.DELETE_ORG,
+    SCIM: OrgCapability.MANAGE_SCIM,
 }
 
 
@@ -145,6 +148,20 @@ TABLE = [
         method="post",
         data=lambda ns, actor: {"name": "Acme Renamed", "slug": ns.org.slug},
         done=lambda ns: Organization.objects.get(pk=ns.org.pk).name == "Acme Renamed",
+    ),
+    Action(SCIM, "orgs:scim", OWNERS),
+    Action(
+        SCIM,
+        "orgs:scim",
+        OWNERS,
+        method="post",
+        data=lambda ns, actor: {
+            "action": "set_mapping",
+            "group_name": "Eng",
+            "workspace": ns.ws_b.public_id,
+            "role": Role.MEMBER.value,
+        },
+        done=lambda ns: GroupMapping.objects.filter(organization=ns.org).exists(),
     ),
     Action(
         DELETE,
