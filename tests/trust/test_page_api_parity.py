@@ -20,7 +20,12 @@ from workspaces.services import workspace_create
 PAGE_OK = {200, 302}
 API_OK = {200, 201, 204}
 # Capabilities that have pages but, by design, no API yet; an API added later must join CASES.
-NO_API = {OrgCapability.MANAGE_GOVERNANCE, OrgCapability.MANAGE_BILLING}
+# SCIM settings have no JSON API of their own: the SCIM protocol (/scim/v2/) is the IdP's API.
+NO_API = {
+    OrgCapability.MANAGE_GOVERNANCE,
+    OrgCapability.MANAGE_BILLING,
+    OrgCapability.MANAGE_SCIM,
+}
 
 
 @dataclass(frozen=True)
