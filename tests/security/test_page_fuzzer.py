@@ -260,7 +260,7 @@ def test_no_page_or_endpoint_answers_hostile_input_with_a_server_error(fuzz):
         f"{len(fuzz.failures)} of {fuzz.count} requests answered ≥ 500:\n"
         + "\n".join(fuzz.failures)
     )
-    assert 300 < fuzz.count < 800  # every pattern reached, and bounded: one pass
+    assert 300 < fuzz.count < 1200  # every pattern reached (SCIM added ~16), bounded: one pass
 
 
 def test_nul_in_search_audit_filters_and_member_paths_is_400(fuzz, org_setup, login):
