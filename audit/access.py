@@ -41,7 +41,7 @@ WORKSPACE_ACTIONS = (
     "workspace.unlinked",
     "workspace.deleted",
 )
-ORG_REMOVALS = ("member.removed", "member.left")
+ORG_REMOVALS = ("member.removed", "member.left", "scim.user_deprovisioned", "scim.user_deleted")
 
 
 @dataclass

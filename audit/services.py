@@ -85,6 +85,7 @@ def record(
     target: Any = None,
     target_label: str | None = None,
     details: dict | None = None,
+    actor_label: str | None = None,
 ) -> AuditEvent:
     """Append one event. Must run inside the transaction of the change it records.
 
@@ -122,7 +123,7 @@ def record(
         actor_type=actor_type,
         actor_user=actor,
         actor_token_id=ctx.token_id,
-        actor_label=(actor.display_name if actor else "System")[:254],
+        actor_label=(actor_label or (actor.display_name if actor else "System"))[:254],
         action=action,
         target_type=ttype,
         target_id=tid,

@@ -15,6 +15,7 @@ urlpatterns = [
     path("favicon.ico", favicon),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
+    path("scim/v2/<slug:org_slug>/", include("orgs.scim.urls")),
     path("", include("members.urls")),
     path("account/", include("members.account_urls")),
     path("", include("workspaces.urls")),

@@ -416,7 +416,13 @@ def _member_context(request, membership) -> dict:
         and org_can(viewer_role, OrgCapability.SUSPEND_MEMBERS)
         and (highest < Role.OWNER or org_can(viewer_role, OrgCapability.MANAGE_OWNERS))
     )
+    from orgs.scim.services import managed_identity, managed_workspaces
+
+    scim_identity = managed_identity(org, membership.user)
+    scim_managed = managed_workspaces(org, membership.user) if scim_identity else {}
     return {
+        "scim_identity": scim_identity,
+        "scim_managed": scim_managed,
         "org": org,
         "member": membership,
         "member_role": target_role,
@@ -424,7 +430,11 @@ def _member_context(request, membership) -> dict:
         "can_manage": can_manage,
         "can_suspend": can_suspend,
         "grants": grants,
-        "grantable": [(ws, held.get(ws.pk)) for ws in selectors.org_workspaces(org) if can_manage],
+        "grantable": [
+            (ws, held.get(ws.pk), scim_managed.get(ws.pk))
+            for ws in selectors.org_workspaces(org)
+            if can_manage
+        ],
         "roles": _roles_for(viewer_role),
         "show_activity": show_activity,
         "activity": [(e, render_sentence(e)) for e in activity],

@@ -7,6 +7,7 @@ then membership rows — the same as orgs.services.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from django.db import transaction
 from django.db.models import QuerySet
@@ -94,6 +95,13 @@ def member_change_role(
         details={"from_role": old.label, "to_role": role.label, "membership": membership.public_id},
     )
     return membership
+
+
+def _scim_check_hand_edit(org: Organization, user: User, **kwargs: Any) -> None:
+    """SCIM-provisioned members: refuse what the identity provider would overwrite."""
+    from orgs.scim.services import check_hand_edit
+
+    check_hand_edit(org, user, **kwargs)
 
 
 def _linked_workspaces(org: Organization, ids: Iterable[int] | None = None) -> QuerySet[Workspace]:
@@ -216,6 +224,12 @@ def member_set_workspace_access(
     if complete:
         for ws_pk in current:
             wanted.setdefault(ws_pk, None)
+    changing = [
+        pk
+        for pk, role in wanted.items()
+        if (current[pk].role if pk in current else None) != (int(role) if role else None)
+    ]
+    _scim_check_hand_edit(org, user, workspaces=changing)
     for ws_pk in sorted(wanted):
         role, workspace, existing = wanted[ws_pk], linked[ws_pk], current.get(ws_pk)
         # Only owners hand out or take away workspace ownership through the org.
@@ -279,6 +293,7 @@ def member_remove(*, actor: User, org: Organization, membership: OrgMembership) 
         raise Conflict("Use Leave organization to remove yourself.", code="use_leave")
     require_member_management(actor_role, Role(membership.role))
     _ensure_not_last_org_owner(org, membership)
+    _scim_check_hand_edit(org, membership.user, removing=True)
     user = membership.user
     lost = _remove_everywhere(org=org, membership=membership)
     record(
@@ -303,6 +318,7 @@ def member_leave(*, actor: User, org: Organization) -> None:
     if membership is None:
         raise NotFound("No such organization.")
     _ensure_not_last_org_owner(org, membership)
+    _scim_check_hand_edit(org, actor, removing=True)
     lost = _remove_everywhere(org=org, membership=membership)
     record(
         actor=actor,

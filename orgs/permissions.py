@@ -35,6 +35,7 @@ class OrgCapability(StrEnum):
     REVIEW_ACCESS = "see access reviews and decide the grants a review assigns to you"
     START_ACCESS_REVIEWS = "start, finish and read access reviews"
     MANAGE_AUDIT_STREAMING = "add, remove, re-enable and replay audit stream destinations"
+    MANAGE_SCIM = "manage SCIM provisioning (tokens and group mappings)"
 
 
 # capability → the lowest org role that has it.
@@ -56,6 +57,7 @@ ORG_CAPABILITIES: dict[OrgCapability, Role] = {
     OrgCapability.REVIEW_ACCESS: Role.MEMBER,
     OrgCapability.START_ACCESS_REVIEWS: Role.OWNER,
     OrgCapability.MANAGE_AUDIT_STREAMING: Role.OWNER,
+    OrgCapability.MANAGE_SCIM: Role.OWNER,
 }
 
 

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from orgs import governance_views, usage_views, views
+from orgs.scim import pages as scim_pages
 
 app_name = "orgs"
 
@@ -22,4 +23,5 @@ urlpatterns = [
     path("o/<slug:org_slug>/settings/transfer/", views.ownership_transfer, name="transfer"),
     path("o/<slug:org_slug>/settings/delete/", views.org_delete, name="delete"),
     path("o/<slug:org_slug>/governance/", governance_views.governance, name="governance"),
+    path("o/<slug:org_slug>/scim/", scim_pages.scim_settings, name="scim"),
 ]

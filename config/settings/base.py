@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "members",
     "workspaces",
     "orgs",
+    "orgs.scim",  # SCIM 2.0 provisioning (label "scim")
     "audit",
     "billing",
     "reviews",  # access reviews (issue 17)

@@ -47,6 +47,7 @@ def pages_for(email: str) -> list[tuple[str, str]]:
     org = Organization.objects.filter(memberships__user=user, deleted_at__isnull=True).first()
     pages = [
         ("home", "/"),
+        ("account", "/account/"),
         ("account-password", "/account/password/"),
         ("account-tokens", "/account/tokens/"),
         ("account-two-factor", "/account/two-factor/"),
@@ -100,6 +101,7 @@ def pages_for(email: str) -> list[tuple[str, str]]:
                 ("org-usage", o + "usage/"),
                 ("org-usage-365", o + "usage/?days=365"),
                 ("org-audit", o + "audit/"),
+                ("org-removed", o + "members/removed/"),
                 ("org-audit-search", o + "audit/?q=member"),
                 ("org-audit-event", f"{o}audit/events/{_latest_event(org)}/"),
                 ("org-access-report", o + "audit/access/"),
@@ -114,6 +116,10 @@ def pages_for(email: str) -> list[tuple[str, str]]:
             pages += [
                 ("org-governance", o + "governance/"),
                 ("org-billing", o + "billing/"),
+                ("org-reviews", o + "reviews/"),
+                ("org-reviews-new", o + "reviews/new/"),
+                ("org-sso", o + "sso/"),
+                ("org-audit-streaming", o + "audit/streaming/"),
                 ("org-settings", o + "settings/"),
             ]
             from billing.models import Invoice
@@ -148,6 +154,7 @@ SIGNED_OUT_PAGES = [
     ("signup", "/signup/"),
     ("password-reset", "/password-reset/"),
     ("password-reset-sent", "/password-reset/sent/"),
+    ("sso-start", "/sso/"),
 ]
 
 

@@ -18,6 +18,7 @@ from config.roles import Role
 from members.models import OrgMembership
 from orgs.models import Organization
 from orgs.permissions import ORG_CAPABILITIES, OrgCapability
+from orgs.scim.models import GroupMapping
 from workspaces.models import Workspace
 from workspaces.services import workspace_create
 
@@ -48,6 +49,7 @@ START_REVIEW = "start, finish and read access reviews"
 SSO = "verified domains and single sign-on"
 # Not a SPEC §3 row: audit streaming (issue 17) is owners-only, like billing (README).
 STREAMING = "audit streaming destinations (add, remove, re-enable, replay)"
+SCIM = "SCIM provisioning: tokens, group mappings (README)"
 SPEC_ROWS = {
     VIEW: OrgCapability.VIEW,
     PENDING: OrgCapability.VIEW_INVITATIONS,
@@ -66,6 +68,7 @@ SPEC_ROWS = {
     START_REVIEW: OrgCapability.START_ACCESS_REVIEWS,
     SSO: OrgCapability.MANAGE_SSO,
     STREAMING: OrgCapability.MANAGE_AUDIT_STREAMING,
+    SCIM: OrgCapability.MANAGE_SCIM,
 }
 
 
@@ -188,6 +191,20 @@ TABLE = [
         method="post",
         data=lambda ns, actor: {"name": "Acme Renamed", "slug": ns.org.slug},
         done=lambda ns: Organization.objects.get(pk=ns.org.pk).name == "Acme Renamed",
+    ),
+    Action(SCIM, "orgs:scim", OWNERS),
+    Action(
+        SCIM,
+        "orgs:scim",
+        OWNERS,
+        method="post",
+        data=lambda ns, actor: {
+            "action": "set_mapping",
+            "group_name": "Eng",
+            "workspace": ns.ws_b.public_id,
+            "role": Role.MEMBER.value,
+        },
+        done=lambda ns: GroupMapping.objects.filter(organization=ns.org).exists(),
     ),
     Action(
         DELETE,

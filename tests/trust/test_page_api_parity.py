@@ -26,6 +26,7 @@ NO_API = {
     OrgCapability.REVIEW_ACCESS,  # access reviews: pages and CSV/JSON reports only
     OrgCapability.START_ACCESS_REVIEWS,
     OrgCapability.MANAGE_AUDIT_STREAMING,  # destinations: page only (the poll API is a read)
+    OrgCapability.MANAGE_SCIM,  # the SCIM protocol (/scim/v2/) is the IdP's API
 }
 
 

@@ -67,6 +67,8 @@ from orgs import governance_services
 from orgs import services as org_services
 from orgs.governance import allowed_email_domains
 from orgs.models import GovernancePolicy, Organization
+from orgs.scim import services as scim_services
+from orgs.scim.models import GroupMapping, ScimGrant, ScimGroup, ScimToken, ScimUser
 from orgs.sso import domains as sso_domains
 from orgs.sso.models import VerifiedDomain
 from orgs.sso.provisioning import SSO_DEFAULT_ORG_ROLE, sso_provision_member
@@ -142,6 +144,8 @@ def _seed() -> None:
     plan = BillingAccount.objects.get(organization=acme).plan
     plan.max_members = 6
     plan.save()
+    # Acme's identity provider can provision from the start (the rules may add and revoke more).
+    scim_services.scim_token_create(actor=alice, org=acme, name="IdP")
 
 
 def _snapshot() -> dict:
@@ -170,6 +174,16 @@ def _snapshot() -> dict:
         "sessions": set(UserSession.objects.values_list("pk", flat=True)),
         "reviews": set(AccessReview.objects.values_list("pk", "status")),
         "review_items": set(AccessReviewItem.objects.values_list("pk", "decision", "new_role")),
+        "scim_tokens": set(ScimToken.objects.values_list("pk", "revoked_at")),
+        "scim_users": set(ScimUser.objects.values_list("pk", "user", "active", "user_name")),
+        "scim_groups": {
+            (g.pk, g.display_name, tuple(sorted(g.members.values_list("pk", flat=True))))
+            for g in ScimGroup.objects.all()
+        },
+        "scim_mappings": set(
+            GroupMapping.objects.values_list("organization", "group_name", "workspace", "role")
+        ),
+        "scim_grants": set(ScimGrant.objects.values_list("scim_user", "workspace", "role")),
         "verified_domains": set(
             VerifiedDomain.objects.values_list("pk", "organization", "domain", "verified_at")
         ),
@@ -300,6 +314,7 @@ class PermissionModel(RuleBasedStateMachine):
         recovery=None,
         sso=None,
         asks=False,
+        scim=None,
     ):
         """Run one service call and check it. `asks`: the action may be a request that changes
         no access state but is itself audited (support asking owners to confirm)."""
@@ -330,12 +345,20 @@ class PermissionModel(RuleBasedStateMachine):
             assert events == 1, f"one change wrote {events} audit events"
         else:
             assert events >= 1, "a change wrote no audit event"
-        self._check_no_escalation(actor, powers, before, accepted, ws_accepted, recovery, sso)
+        self._check_no_escalation(actor, powers, before, accepted, ws_accepted, recovery, sso, scim)
         self._check_policies(before, seats_before)
         return result
 
     def _check_no_escalation(
-        self, actor, before: Powers, snap_before, accepted, ws_accepted, recovery, sso=None
+        self,
+        actor,
+        before: Powers,
+        snap_before,
+        accepted,
+        ws_accepted,
+        recovery,
+        sso=None,
+        scim=None,
     ):
         # sso = (org pk, email): the org's identity provider vouched for this address.
         sso_user = None
@@ -360,6 +383,8 @@ class PermissionModel(RuleBasedStateMachine):
                 continue  # support's ownership recovery, only while no owner can act
             if sso and u == sso_user and o == sso[0] and role <= SSO_DEFAULT_ORG_ROLE:
                 continue  # JIT provisioning: the default role, in the org that owns the domain
+            if scim is not None and o == scim and role <= Role.MEMBER:
+                continue  # the org's identity provider provisions member seats only
             assert before.org.get((actor.pk, o), 0) >= _needed(role), (
                 f"escalation: user {u} got org role {Role(role).label} in org {o} from "
                 f"{actor.email}, who held {before.org.get((actor.pk, o))}"
@@ -390,6 +415,12 @@ class PermissionModel(RuleBasedStateMachine):
             if ws_accepted and u == actor.pk:
                 ws_pk, role = ws_accepted
                 if w == ws_pk and power <= role:
+                    continue
+            if scim is not None and after.ws_org.get(w) == scim:
+                # SCIM gives a member seat and the roles owners mapped its groups to (the
+                # mapping rule checks that only an owner sets a mapping).
+                mapped = GroupMapping.objects.filter(organization=scim, workspace=w)
+                if power <= max([Role.MEMBER, *mapped.values_list("role", flat=True)]):
                     continue
             assert before.ws.get((actor.pk, w), 0) >= _needed(power), (
                 f"escalation: user {u} got {Role(power).label} power over workspace {w} from "
@@ -1062,6 +1093,110 @@ class PermissionModel(RuleBasedStateMachine):
             lambda: sso_provision_member(org=org, email=email, full_name="Jit", source=source),
             sso=(org.pk, email),
         )
+
+    # --- SCIM: owners set tokens and mappings; the org's identity provider provisions ---------
+
+    SCIM_GROUPS = ["Eng", "Ops"]
+
+    def _scim_token(self, o):
+        org = self._org(o)
+        token = ScimToken.objects.filter(organization=org, revoked_at__isnull=True).first()
+        return org, token
+
+    @rule(a=PICK, o=PICK)
+    def scim_token_create(self, a, o):
+        actor = self._user(a)
+        org = self._org(o, actor)
+        self._step(
+            actor,
+            lambda: scim_services.scim_token_create(actor=actor, org=org, name="IdP"),
+            one_event=True,
+        )
+
+    @rule(
+        a=PICK,
+        o=PICK,
+        w=PICK,
+        group=st.sampled_from(SCIM_GROUPS),
+        role=st.none() | ROLES,
+    )
+    def scim_group_mapping_set(self, a, o, w, group, role):
+        actor = self._user(a)
+        org, ws = self._org(o, actor), self._workspace(w, actor)
+        if ws is None:
+            return
+        result = self._step(
+            actor,
+            lambda: scim_services.group_mapping_set(
+                actor=actor, org=org, group_name=group, workspace=ws, role=role
+            ),
+        )
+        if result is not None:
+            held = OrgMembership.objects.filter(user=actor, organization=org).first()
+            assert held is not None and held.role == Role.OWNER, (
+                f"{actor.email} set a SCIM group mapping without being an owner"
+            )
+
+    @rule(o=PICK, email=st.sampled_from(EMAILS + NEW_EMAILS), active=st.booleans())
+    def scim_user_provision(self, o, email, active):
+        org, token = self._scim_token(o)
+        if token is None:
+            return
+        attrs = scim_services.UserAttrs(user_name=email, active=active)
+        self._step(
+            self.engineer,
+            lambda: scim_services.scim_user_create(token=token, attrs=attrs),
+            scim=org.pk,
+        )
+
+    def _scim_user(self, org, i):
+        rows = list(ScimUser.objects.filter(organization=org).order_by("pk"))
+        return rows[i % len(rows)] if rows else None
+
+    @rule(o=PICK, i=PICK, active=st.booleans())
+    def scim_user_set_active(self, o, i, active):
+        """PATCH active=true/false: re-provisioning or deprovisioning."""
+        org, token = self._scim_token(o)
+        scim_user = self._scim_user(org, i) if token else None
+        if scim_user is None:
+            return
+        attrs = scim_services.UserAttrs(user_name=scim_user.user_name, active=active)
+        self._step(
+            self.engineer,
+            lambda: scim_services.scim_user_replace(token=token, scim_user=scim_user, attrs=attrs),
+            scim=org.pk,
+        )
+
+    @rule(o=PICK, i=PICK)
+    def scim_user_delete(self, o, i):
+        org, token = self._scim_token(o)
+        scim_user = self._scim_user(org, i) if token else None
+        if scim_user is None:
+            return
+        self._step(
+            self.engineer,
+            lambda: scim_services.scim_user_delete(token=token, scim_user=scim_user),
+            scim=org.pk,
+        )
+
+    @rule(o=PICK, group=st.sampled_from(SCIM_GROUPS), members=st.sets(PICK, max_size=3))
+    def scim_group_set_members(self, o, group, members):
+        """POST or PATCH a group: its members' grants follow the owners' mappings."""
+        org, token = self._scim_token(o)
+        if token is None:
+            return
+        users = list(ScimUser.objects.filter(organization=org).order_by("pk"))
+        ids = sorted({users[m % len(users)].public_id for m in members}) if users else []
+        existing = ScimGroup.objects.filter(organization=org, display_name=group).first()
+        if existing is None:
+            call = lambda: scim_services.scim_group_create(  # noqa: E731
+                token=token, display_name=group, member_ids=ids
+            )
+        else:
+            call = lambda: scim_services.scim_group_replace(  # noqa: E731
+                token=token, group=existing, display_name=group, external_id="", member_ids=ids
+            )
+        self._step(self.engineer, call, scim=org.pk)
 
     # --- invariants after every step --------------------------------------------------------
 
