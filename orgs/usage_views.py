@@ -80,13 +80,13 @@ class UsageRangeForm(forms.Form):
     def custom(self) -> bool:
         return any(self.data.get(k) for k in ("from", "to"))
 
-    def selected_days(self) -> int | None:
-        """The preset shown as selected (None for a custom range)."""
+    def selected_days(self) -> str | None:
+        """The preset shown as selected (its `days` value; None for a custom range)."""
         if self.custom:
             return None
         if self.is_bound and self.is_valid():
-            return int(self.cleaned_data.get("days") or DEFAULT_DAYS)
-        return int(DEFAULT_DAYS)
+            return str(self.cleaned_data.get("days") or DEFAULT_DAYS)
+        return DEFAULT_DAYS
 
 
 def preset_range(days: str | int) -> tuple[date, date]:
