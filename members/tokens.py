@@ -29,6 +29,12 @@ def hash_token(raw: str | None) -> str:
     return hashlib.sha256((raw or "").encode()).hexdigest()
 
 
+def mint_secret(prefix: str, visible: int) -> tuple[str, str, str]:
+    """A new bearer secret: (raw, shown prefix, stored hash). The raw value is shown once."""
+    raw = prefix + secrets.token_urlsafe(32)
+    return raw, raw[:visible], hash_token(raw)
+
+
 def tokens_of(user: User):
     """The person's tokens, newest first (revoked ones stay listed as revoked)."""
     return ApiToken.objects.filter(user=user).order_by("-created_at", "-pk")
@@ -54,12 +60,12 @@ def token_create(
         errors["expires_at"] = "The expiry must be in the future."
     if errors:
         raise ValidationFailed("Please correct the highlighted fields.", fields=errors)
-    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    raw, prefix, digest = mint_secret(TOKEN_PREFIX, VISIBLE_PREFIX_LENGTH)
     token = ApiToken.objects.create(
         user=actor,
         name=name,
-        prefix=raw[:VISIBLE_PREFIX_LENGTH],
-        token_hash=hash_token(raw),
+        prefix=prefix,
+        token_hash=digest,
         expires_at=expires_at,
     )
     record(

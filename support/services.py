@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
@@ -89,38 +89,51 @@ def _org_of_person(user: User, organization: Organization | None) -> Organizatio
 # --- invitations (tier 1, needs support access) ------------------------------------------------
 
 
+def _invitation_action(
+    *,
+    engineer: User,
+    invitation: Invitation,
+    ticket: str,
+    reason: str,
+    act: Callable[..., Invitation],
+) -> Invitation:
+    """Resend or revoke as the org's own service does it, once support may act on the org."""
+    from members.invitations import lock_invitation
+    from orgs.services import lock_org
+
+    t = support_ticket(ticket=ticket, reason=reason)
+    require_support(engineer, "resend_invitation")  # "Resend or revoke an invitation"
+    org = lock_org(invitation.organization)
+    require_support_access(org)
+    inv = lock_invitation(org, invitation)
+    with _acting(t):
+        return act(actor=engineer, org=org, inv=inv)
+
+
 @transaction.atomic
 def support_invitation_resend(
     *, engineer: User, invitation: Invitation, ticket: str, reason: str
 ) -> Invitation:
     """A fresh 7-day link for the invitee, as an org admin's Resend would issue it."""
-    from members.invitations import lock_invitation, resend_locked
-    from orgs.services import lock_org
+    from members.invitations import resend_locked
 
-    t = support_ticket(ticket=ticket, reason=reason)
-    require_support(engineer, "resend_invitation")
-    org = lock_org(invitation.organization)
-    require_support_access(org)
-    inv = lock_invitation(org, invitation)
-    with _acting(t):
-        inv, _raw = resend_locked(actor=engineer, org=org, inv=inv)
-    return inv
+    def act(**kwargs: Any) -> Invitation:
+        return resend_locked(**kwargs)[0]
+
+    return _invitation_action(
+        engineer=engineer, invitation=invitation, ticket=ticket, reason=reason, act=act
+    )
 
 
 @transaction.atomic
 def support_invitation_revoke(
     *, engineer: User, invitation: Invitation, ticket: str, reason: str
 ) -> Invitation:
-    from members.invitations import lock_invitation, revoke_locked
-    from orgs.services import lock_org
+    from members.invitations import revoke_locked
 
-    t = support_ticket(ticket=ticket, reason=reason)
-    require_support(engineer, "resend_invitation")
-    org = lock_org(invitation.organization)
-    require_support_access(org)
-    inv = lock_invitation(org, invitation)
-    with _acting(t):
-        return revoke_locked(actor=engineer, org=org, inv=inv)
+    return _invitation_action(
+        engineer=engineer, invitation=invitation, ticket=ticket, reason=reason, act=revoke_locked
+    )
 
 
 # --- accounts (no org consent needed: the person asked) -----------------------------------------

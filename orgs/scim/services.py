@@ -18,8 +18,6 @@ Rules (README › SCIM provisioning):
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
@@ -40,6 +38,7 @@ from members.services import (
     _revoke,
     workspace_grant_via_org,
 )
+from members.tokens import hash_token, mint_secret
 from orgs.governance import check_email_allowed
 from orgs.models import Organization
 from orgs.permissions import OrgCapability, org_role_of, require_org
@@ -54,10 +53,6 @@ class ScimUniqueness(Conflict):
     """A userName / displayName already taken in this org (SCIM scimType "uniqueness")."""
 
     code = "uniqueness"
-
-
-def hash_token(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
 
 
 def _lock_org(org: Organization) -> Organization:
@@ -84,12 +79,12 @@ def scim_token_create(*, actor: User | None, org: Organization, name: str) -> tu
         )
     if len(name) > 100:
         raise ValidationFailed("The name is too long.", fields={"name": "At most 100 characters."})
-    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    raw, prefix, digest = mint_secret(TOKEN_PREFIX, VISIBLE_PREFIX_LENGTH)
     token = ScimToken.objects.create(
         organization=org,
         name=name,
-        prefix=raw[:VISIBLE_PREFIX_LENGTH],
-        token_hash=hash_token(raw),
+        prefix=prefix,
+        token_hash=digest,
         created_by=actor,
     )
     record(
