@@ -89,6 +89,7 @@ EVENTS: dict[str, str] = {
     "scim.user_updated": "{actor} updated {target}'s SCIM record",
     "scim.user_deprovisioned": "{actor} deprovisioned {target}: organization membership and workspace access removed",
     "scim.user_deleted": "{actor} deleted {target}'s SCIM record",
+    "scim.user_refused": "{actor} was refused provisioning {target}: {message}",
     "scim.group_created": "{actor} created the SCIM group {target}",
     "scim.group_updated": "{actor} updated the SCIM group {target}",
     "scim.group_deleted": "{actor} deleted the SCIM group {target}",
