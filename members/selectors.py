@@ -14,6 +14,7 @@ from django.db.models import (
     CharField,
     Count,
     Exists,
+    ExpressionWrapper,
     F,
     IntegerField,
     OuterRef,
@@ -22,7 +23,7 @@ from django.db.models import (
     Subquery,
     Value,
 )
-from django.db.models.functions import Coalesce, Lower, NullIf
+from django.db.models.functions import Coalesce, Concat, Lower, NullIf
 
 from audit.models import AuditEvent
 from config.bounds import page_number
@@ -30,6 +31,8 @@ from config.errors import NotFound
 from config.roles import Role
 from members.models import Invitation, OrgMembership, TwoFactorDevice
 from orgs.models import Organization
+from orgs.scim.models import ScimUser
+from orgs.sso.models import VerifiedDomain
 from workspaces.models import Workspace, WorkspaceMembership
 
 PAGE_SIZE = 50
@@ -106,6 +109,22 @@ def directory_members(org: Organization, query: DirectoryQuery) -> QuerySet[OrgM
             workspace_count=_workspace_count(),
             has_two_factor=Exists(
                 TwoFactorDevice.objects.filter(user=OuterRef("user"), confirmed_at__isnull=False)
+            ),
+            # Badges (two subqueries in the same statement, no query per row): the org's IdP
+            # provisions the member over SCIM; the address is in a verified domain, so the
+            # member signs in with the org's SSO (and is held to it when it is required).
+            scim_managed=Exists(
+                ScimUser.objects.filter(organization=org, user=OuterRef("user")).exclude(
+                    active=False
+                )
+            ),
+            sso_domain=Exists(
+                VerifiedDomain.objects.filter(organization=org, verified_at__isnull=False)
+                .annotate(
+                    at_domain=Concat(Value("@"), "domain"),
+                    email=ExpressionWrapper(OuterRef("user__email"), output_field=CharField()),
+                )
+                .filter(email__iendswith=F("at_domain"))
             ),
             sort_name=Lower(
                 Coalesce(

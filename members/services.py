@@ -173,7 +173,7 @@ def workspace_grant_via_org(
 
 
 def _revoke(
-    *, actor: User, org: Organization, workspace: Workspace, membership: WorkspaceMembership
+    *, actor: User | None, org: Organization, workspace: Workspace, membership: WorkspaceMembership
 ) -> None:
     ensure_not_last_owner(workspace, membership)
     membership.delete()

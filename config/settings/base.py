@@ -184,6 +184,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "audit.tasks.prune_audit_events",
         "schedule": crontab(hour=3, minute=30),
     },
+    # SAML IdP metadata configured by URL is fetched again (orgs/sso/metadata.py).
+    "refresh-saml-metadata": {
+        "task": "orgs.tasks.refresh_saml_metadata",
+        "schedule": crontab(hour=4, minute=10),
+    },
 }
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")

@@ -11,6 +11,7 @@ from orgs.decorators import org_view
 from orgs.permissions import OrgCapability
 from orgs.scim import services
 from orgs.scim.models import GroupMapping, ScimGroup, ScimToken, ScimUser
+from orgs.sso.domains import verified_domains
 from workspaces.models import Workspace
 
 ROLES = [Role.MEMBER, Role.ADMIN, Role.OWNER]
@@ -33,6 +34,7 @@ def _context(request, **extra) -> dict:
         "user_count": ScimUser.objects.filter(organization=org).count(),
         "workspaces": Workspace.objects.filter(organization=org).order_by("name"),
         "roles": ROLES,
+        "verified_domains": verified_domains(org),
         **extra,
     }
 

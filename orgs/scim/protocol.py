@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from scim2_models import (
+    URI,
     URN,
     AuthenticationScheme,
     Bulk,
@@ -24,6 +25,7 @@ from scim2_models import (
     Meta,
     Pagination,
     Patch,
+    Reference,
     ResourceType,
     Schema,
     ServiceProviderConfig,
@@ -70,7 +72,7 @@ def resource_types(base: str) -> list[dict]:
     out = []
     for model, endpoint in ((User, "/Users"), (Group, "/Groups")):
         rt = ResourceType.from_resource(model)
-        rt.endpoint = endpoint
+        rt.endpoint = Reference[URI](endpoint)
         rt.schema_extensions = None
         rt.meta = Meta(resource_type="ResourceType", location=f"{base}ResourceTypes/{rt.id}")
         out.append(rt.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE))
@@ -91,7 +93,7 @@ def service_provider_config(base: str) -> dict:
         ),
         authentication_schemes=[
             AuthenticationScheme(
-                type="oauthbearertoken",
+                type=AuthenticationScheme.Type.oauthbearertoken,
                 name="OAuth Bearer Token",
                 description="An organization's SCIM token, created by its owners in "
                 "Organization › SCIM provisioning.",
@@ -122,7 +124,9 @@ def user_resource(scim_user, base: str) -> User:
         if isinstance(e, dict)
     ]
     groups = [
-        UserGroup(value=g.public_id, display=g.display_name, ref=f"{base}Groups/{g.public_id}")
+        UserGroup.model_validate(
+            {"value": g.public_id, "display": g.display_name, "$ref": f"{base}Groups/{g.public_id}"}
+        )
         for g in scim_user.groups.all().order_by("pk")
     ]
     data: dict[str, Any] = {
@@ -146,7 +150,7 @@ def user_resource(scim_user, base: str) -> User:
         data["name"] = name
     if emails:
         data["emails"] = emails
-    user = User.model_validate(data)
+    user: User[Any] = User.model_validate(data)
     if groups:
         user.groups = groups
     return user
@@ -154,10 +158,8 @@ def user_resource(scim_user, base: str) -> User:
 
 def group_resource(group, base: str) -> Group:
     members = [
-        GroupMember(
-            value=m.public_id,
-            type="User",
-            ref=f"{base}Users/{m.public_id}",
+        GroupMember.model_validate(
+            {"value": m.public_id, "type": "User", "$ref": f"{base}Users/{m.public_id}"}
         )
         for m in group.members.all().order_by("pk")
     ]

@@ -5,7 +5,11 @@ written by the org's identity provider, authenticated by a ScimToken: its events
 token as "SCIM (<name>)" with its public id in the details. Lock order, as everywhere:
 organization row → workspace rows by id → membership rows; SCIM rows after them.
 
-Rules (README › SCIM provisioning):
+Rules (README › SCIM provisioning, docs/rules.md §12):
+- SCIM provisions only addresses in the org's verified domains: creating a User, or leaving
+  one active after PUT/PATCH, with an address outside them is refused (ScimDomainRefused);
+  an org with no verified domain can hold tokens but create no User. Deactivating and
+  deleting are never refused, so a domain removed later never blocks deprovisioning.
 - Provisioning makes the account an org member (role member): it takes a seat and obeys the
   allowed-domains policy; workspace access comes only from group mappings.
 - Deprovisioning (active=false or DELETE) removes the org membership and every membership in
@@ -18,6 +22,7 @@ Rules (README › SCIM provisioning):
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
@@ -43,6 +48,7 @@ from orgs.governance import check_email_allowed
 from orgs.models import Organization
 from orgs.permissions import OrgCapability, org_role_of, require_org
 from orgs.scim.models import GroupMapping, ScimGrant, ScimGroup, ScimToken, ScimUser
+from orgs.sso.domains import verified_domains
 from workspaces.models import Workspace, WorkspaceMembership
 
 TOKEN_PREFIX = "scim_"
@@ -53,6 +59,16 @@ class ScimUniqueness(Conflict):
     """A userName / displayName already taken in this org (SCIM scimType "uniqueness")."""
 
     code = "uniqueness"
+
+
+class ScimDomainRefused(ValidationFailed):
+    """A User whose address is outside the org's verified domains (scimType invalidValue).
+
+    `reason` is a stable code for the audit log; `user_name` and `addresses` say who."""
+
+    def __init__(self, message: str, *, reason: str, user_name: str, addresses: list[str]):
+        super().__init__(message, code="invalidValue", fields={"emails": message})
+        self.reason, self.user_name, self.addresses = reason, user_name, addresses
 
 
 def _lock_org(org: Organization) -> Organization:
@@ -101,21 +117,21 @@ def scim_token_create(*, actor: User | None, org: Organization, name: str) -> tu
 def scim_token_revoke(*, actor: User, org: Organization, token: ScimToken) -> ScimToken:
     org = _lock_org(org)
     require_org(org_role_of(actor, org), OrgCapability.MANAGE_SCIM)
-    token = ScimToken.objects.select_for_update().filter(pk=token.pk, organization=org).first()
-    if token is None:
+    locked = ScimToken.objects.select_for_update().filter(pk=token.pk, organization=org).first()
+    if locked is None:
         raise NotFound("No such SCIM token.")
-    if token.revoked_at is not None:
-        return token
-    token.revoked_at = timezone.now()
-    token.save(update_fields=["revoked_at"])
+    if locked.revoked_at is not None:
+        return locked
+    locked.revoked_at = timezone.now()
+    locked.save(update_fields=["revoked_at"])
     record(
         actor=actor,
         action="scim.token_revoked",
         organization=org,
-        target=token,
-        details={"name": token.name, "prefix": token.prefix, "token": token.public_id},
+        target=locked,
+        details={"name": locked.name, "prefix": locked.prefix, "token": locked.public_id},
     )
-    return token
+    return locked
 
 
 def scim_token_authenticate(org_slug: str, raw: str) -> ScimToken | None:
@@ -176,7 +192,7 @@ def group_mapping_set(
             "Groups can only be mapped to workspaces linked to this organization.",
             fields={"workspace": "Choose a workspace linked to this organization."},
         )
-    mapping = (
+    mapping: GroupMapping | None = (
         GroupMapping.objects.select_for_update()
         .annotate(lname=Lower("group_name"))
         .filter(organization=org, lname=group_name.lower(), workspace=ws)
@@ -231,7 +247,13 @@ def group_mapping_set(
 # --- grants from groups ----------------------------------------------------------------------
 
 
-def _reconcile(*, org: Organization, scim_user: ScimUser, actor: User | None, token=None) -> None:
+def _reconcile(
+    *,
+    org: Organization,
+    scim_user: ScimUser,
+    actor: User | None,
+    token: ScimToken | None = None,
+) -> None:
     """Make the person's workspace access match their groups' mappings (org row locked).
 
     Grants and changes are member.access_* events like any other, carrying the groups."""
@@ -320,7 +342,63 @@ class UserAttrs:
         )[:150]
 
 
-def _check_user_name_free(org: Organization, user_name: str, exclude_pk: int | None = None):
+def _addresses(attrs: UserAttrs) -> list[str]:
+    """Every email address the record carries: userName when it is one, and each emails value."""
+    found: list[str] = []
+    for candidate in [attrs.user_name, *(str(e.get("value") or "") for e in attrs.emails)]:
+        email = normalize_email(candidate)
+        try:
+            validate_email(email)
+        except ValidationError:
+            continue
+        if email not in found:
+            found.append(email)
+    return found
+
+
+def _check_verified_domains(org: Organization, attrs: UserAttrs) -> None:
+    """Refuse a User with an address outside the org's verified domains (docs/rules.md §12)."""
+    domains = set(verified_domains(org))
+    addresses = _addresses(attrs)
+    if not domains:
+        raise ScimDomainRefused(
+            f"{org.name} has no verified domain yet: an owner must verify the email domain "
+            "(Organization › Single sign-on) before its identity provider can provision users.",
+            reason="no_verified_domain",
+            user_name=attrs.user_name,
+            addresses=addresses,
+        )
+    outside = [a for a in addresses if a.rsplit("@", 1)[1] not in domains]
+    if outside:
+        raise ScimDomainRefused(
+            f"{', '.join(outside)} {'is' if len(outside) == 1 else 'are'} not in a domain "
+            f"verified by {org.name} ({', '.join(sorted(domains))}): SCIM provisions only "
+            "addresses in the organization's verified domains.",
+            reason="domain_not_verified",
+            user_name=attrs.user_name,
+            addresses=outside,
+        )
+
+
+def scim_refusal_record(*, token: ScimToken, error: ScimDomainRefused) -> None:
+    """The refusal's own audit event, after the refused change rolled back (nothing changed)."""
+    with transaction.atomic():
+        record(
+            **_by(token),
+            action="scim.user_refused",
+            organization=token.organization,
+            target_label=error.user_name[:200] or None,
+            details={
+                "reason": error.reason,
+                "message": error.message,
+                "user_name": error.user_name[:254],
+                "addresses": error.addresses[:20],
+                **_token_details(token),
+            },
+        )
+
+
+def _check_user_name_free(org: Organization, user_name: str, exclude_pk: int | None = None) -> None:
     qs = ScimUser.objects.filter(organization=org, user_name__iexact=user_name)
     if exclude_pk:
         qs = qs.exclude(pk=exclude_pk)
@@ -367,6 +445,7 @@ def _end_sessions_and_tokens(user: User) -> dict:
 def _join(*, org: Organization, scim_user: ScimUser) -> OrgMembership:
     """Give the person a member seat (org row locked): seats and the domain policy apply."""
     user = scim_user.user
+    assert user is not None  # only a record with an account is provisioned
     membership = (
         OrgMembership.objects.select_for_update().filter(organization=org, user=user).first()
     )
@@ -380,6 +459,7 @@ def _join(*, org: Organization, scim_user: ScimUser) -> OrgMembership:
 def _leave(*, org: Organization, scim_user: ScimUser) -> dict:
     """Remove membership and all linked-workspace access, end sessions and tokens."""
     user = scim_user.user
+    assert user is not None  # only a record with an account was provisioned
     membership = (
         OrgMembership.objects.select_for_update()
         .select_related("user")
@@ -439,6 +519,7 @@ def scim_user_create(*, token: ScimToken, attrs: UserAttrs) -> ScimUser:
     """Record the IdP's user; with an email address and active, provision the account."""
     org = _lock_org(token.organization)
     _require_user_name(attrs)
+    _check_verified_domains(org, attrs)
     _check_user_name_free(org, attrs.user_name)
     scim_user = ScimUser(organization=org, active=attrs.active)
     _apply_attrs(scim_user, attrs)
@@ -476,6 +557,9 @@ def scim_user_replace(*, token: ScimToken, scim_user: ScimUser, attrs: UserAttrs
     org = _lock_org(token.organization)
     scim_user = _lock_scim_user(org, scim_user)
     _require_user_name(attrs)
+    if attrs.active is not False:
+        # Deactivation is never refused: a domain removed later must not block a leaver.
+        _check_verified_domains(org, attrs)
     _check_user_name_free(org, attrs.user_name, exclude_pk=scim_user.pk)
     before = _snapshot(scim_user)
     was_provisioned = scim_user.provisioned
@@ -578,7 +662,7 @@ def _members_of(org: Organization, member_ids: list[str]) -> list[ScimUser]:
     return found
 
 
-def _check_group_name_free(org, name, exclude_pk=None):
+def _check_group_name_free(org: Organization, name: str, exclude_pk: int | None = None) -> str:
     name = (name or "").strip()
     if not name or len(name) > 150:
         raise ValidationFailed(
@@ -596,7 +680,11 @@ def _check_group_name_free(org, name, exclude_pk=None):
 
 @transaction.atomic
 def scim_group_create(
-    *, token: ScimToken, display_name: str, external_id: str = "", member_ids: list[str] = ()
+    *,
+    token: ScimToken,
+    display_name: str,
+    external_id: str = "",
+    member_ids: Sequence[str] = (),
 ) -> ScimGroup:
     org = _lock_org(token.organization)
     name = _check_group_name_free(org, display_name)
@@ -621,7 +709,7 @@ def scim_group_create(
     return group
 
 
-def _lock_group(org, group) -> ScimGroup:
+def _lock_group(org: Organization, group: ScimGroup) -> ScimGroup:
     locked = ScimGroup.objects.select_for_update().filter(pk=group.pk, organization=org).first()
     if locked is None:
         raise NotFound("No such group.")
@@ -699,14 +787,14 @@ def scim_group_delete(*, token: ScimToken, group: ScimGroup) -> None:
 # --- what hand edits may not touch ----------------------------------------------------------
 
 
-def managed_identity(org, user) -> ScimUser | None:
+def managed_identity(org: Organization, user: User | None) -> ScimUser | None:
     """The person's active SCIM record in this org, if their membership is SCIM's."""
     if user is None:
         return None
     return ScimUser.objects.filter(organization=org, user=user).exclude(active=False).first()
 
 
-def managed_workspaces(org, user) -> dict[int, list[str]]:
+def managed_workspaces(org: Organization, user: User) -> dict[int, list[str]]:
     """Workspace pk → the groups whose mapping gave the person access there."""
     grants = ScimGrant.objects.filter(
         scim_user__organization=org, scim_user__user=user
@@ -724,7 +812,13 @@ def managed_workspaces(org, user) -> dict[int, list[str]]:
     return result
 
 
-def check_hand_edit(org, user, *, workspaces=None, removing=False) -> None:
+def check_hand_edit(
+    org: Organization,
+    user: User,
+    *,
+    workspaces: Iterable[int] | None = None,
+    removing: bool = False,
+) -> None:
     """Refuse hand edits that SCIM would overwrite (members.services calls this)."""
     identity = managed_identity(org, user)
     if identity is None:

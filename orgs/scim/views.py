@@ -80,6 +80,9 @@ def scim_endpoint(view):
             return view(request, *args, **kwargs)
         except ScimRefusal as exc:
             return _error(exc.status, exc.detail, exc.scim_type)
+        except services.ScimDomainRefused as exc:
+            services.scim_refusal_record(token=token, error=exc)
+            return _from_domain(exc)
         except DomainError as exc:
             return _from_domain(exc)
         except SCIMException as exc:
@@ -165,10 +168,11 @@ def _to_q(node, columns: dict[str, str]) -> Q | None:
 
     if isinstance(node, LogicalExpr):
         parts = [_to_q(t, columns) for t in node.terms]
-        if any(p is None for p in parts):
+        found = [p for p in parts if p is not None]
+        if len(found) != len(parts) or not found:
             return None
-        q = parts[0]
-        for p in parts[1:]:
+        q = found[0]
+        for p in found[1:]:
             q = (q & p) if str(node.op) == "and" else (q | p)
         return q
     if isinstance(node, Not):

@@ -11,4 +11,9 @@ urlpatterns = [
     path("sso/<slug:org_slug>/saml/acs/", views.saml_acs, name="saml_acs"),
     path("sso/<slug:org_slug>/saml/complete/", views.saml_complete, name="saml_complete"),
     path("o/<slug:org_slug>/sso/", views.sso_settings, name="settings"),
+    path(
+        "o/<slug:org_slug>/sso/refresh-metadata/",
+        views.saml_metadata_refresh,
+        name="saml_refresh",
+    ),
 ]

@@ -261,7 +261,7 @@ class SamlForm(forms.Form):
         required=False,
         max_length=500,
         assume_scheme="https",
-        help_text="Fetched once when you save; save again after the IdP changes its certificate.",
+        help_text="Fetched when you save and again every day (or with Refresh now).",
     )
     email_attribute = forms.CharField(label="Email attribute", initial="email", max_length=200)
     name_attribute = forms.CharField(
@@ -390,3 +390,23 @@ def sso_settings(request):
         messages.error(request, "Unknown action.")
         return _settings_page(request, status=422)
     return redirect("sso:settings", org_slug=org.slug)
+
+
+# --- "Refresh now": IdP metadata configured by URL (orgs/sso/metadata.py) ------------------
+
+
+@require_POST
+@org_view(OrgCapability.MANAGE_SSO)
+def saml_metadata_refresh(request):
+    from orgs.sso.metadata import saml_metadata_refresh as refresh
+
+    try:
+        outcome = refresh(actor=request.user, org=request.org)
+    except NotFound as exc:
+        messages.error(request, exc.message)
+        return redirect("sso:settings", org_slug=request.org.slug)
+    if outcome.status == "failed":
+        messages.error(request, f"{outcome.message} The metadata we had is kept.")
+    else:
+        messages.success(request, outcome.message)
+    return redirect("sso:settings", org_slug=request.org.slug)

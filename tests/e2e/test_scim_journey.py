@@ -12,11 +12,13 @@ from pathlib import Path
 
 import pytest
 import requests
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from config.roles import Role
 from members.models import OrgMembership, User
 from orgs.services import org_create, workspace_link
+from orgs.sso.models import VerifiedDomain
 from tests.e2e.conftest import sign_in
 from tests.factories import PASSWORD, UserFactory
 from workspaces.models import WorkspaceMembership
@@ -43,6 +45,10 @@ def test_owner_connects_the_idp_and_a_leaver_is_cut_off(page, live_server):
     staging = workspace_create(actor=owner, name="Staging")
     org = org_create(actor=owner, name="Acme Corp", workspace=prod)
     workspace_link(actor=owner, org=org, workspace=staging)
+    # SCIM provisions only addresses in verified domains (the DNS path: test_sso_journey.py).
+    VerifiedDomain.objects.create(
+        organization=org, domain="acme.test", token="t", verified_at=timezone.now()
+    )
 
     sign_in(page, owner.email, PASSWORD)
     page.goto(f"/o/{org.slug}/scim/")

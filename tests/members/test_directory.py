@@ -141,9 +141,12 @@ def _add_members(org, ws, n):
 
 
 @pytest.mark.parametrize("n", [5, 60])
-def test_query_count_does_not_grow_with_rows(org_setup, login, django_assert_max_num_queries, n):
+def test_query_count_does_not_grow_with_rows(
+    org_setup, login, django_assert_max_num_queries, n, verified
+):
     s = org_setup
     _add_members(s.org, s.ws_a, n)
+    verified(s.org, "acme.test")  # the badges' subqueries have rows to find
     c = login(s.owner)
     c.get(url(s.org))  # warm the session and the Last Active throttle
     with django_assert_max_num_queries(9):
@@ -284,3 +287,39 @@ def test_live_preview(org_setup, login):
     assert "bad is not a valid email address" in body
     assert body.count("<tr>") == 4  # header + one row per address
     assert not Invitation.objects.exists()
+
+
+def test_sso_and_scim_badges(org_setup, login, verified):
+    """SSO: the address is in a verified domain of the org; SCIM: its IdP provisions them."""
+    from orgs.scim.services import (
+        UserAttrs,
+        scim_token_create,
+        scim_user_create,
+        scim_user_replace,
+    )
+
+    s = org_setup
+    verified(s.org, "acme.test")
+    verified(s.org, "beta.test")
+    token, _ = scim_token_create(actor=s.owner, org=s.org, name="Okta")
+    dana = scim_user_create(token=token, attrs=UserAttrs(user_name="dana@beta.test"))
+    erin = scim_user_create(token=token, attrs=UserAttrs(user_name="erin@acme.test"))
+    outsider = UserFactory(email="olga@acme.test.example")
+    add_to_org(outsider, s.org, Role.MEMBER)
+    scim_user_replace(
+        token=token, scim_user=erin, attrs=UserAttrs(user_name="erin@acme.test", active=False)
+    )
+    rows = {
+        m.user.email: (m.sso_domain, m.scim_managed)
+        for m in login(s.member).get(url(s.org)).context["page"].object_list
+    }
+    assert rows == {
+        s.owner.email: (True, False),  # olivia@acme.test
+        s.admin.email: (True, False),
+        s.member.email: (True, False),
+        dana.user.email: (True, True),
+        "olga@acme.test.example": (False, False),  # a suffix, not the domain
+    }
+    html = login(s.owner).get(url(s.org)).content.decode()
+    assert html.count('data-testid="scim-badge"') == 1
+    assert html.count('data-testid="sso-badge"') == 4

@@ -1,4 +1,4 @@
-"""An org with two linked workspaces and a SCIM token, for the SCIM tests (live server: real HTTP)."""
+"""An org with two linked workspaces, a verified domain and a SCIM token, for the SCIM tests (live server: real HTTP)."""
 
 import pytest
 import requests
@@ -8,8 +8,10 @@ from orgs.scim.services import scim_token_create
 
 
 @pytest.fixture
-def scim(org_setup):
-    """org_setup plus a SCIM token; `scim.base` is filled in by `scim_http`."""
+def scim(org_setup, verified):
+    """org_setup with acme.test verified (SCIM provisions only addresses in verified domains)
+    plus a SCIM token; `scim.base` is filled in by `scim_http`."""
+    verified(org_setup.org, "acme.test")
     token, raw = scim_token_create(actor=org_setup.owner, org=org_setup.org, name="Okta")
     plan = BillingAccount.objects.get(organization=org_setup.org).plan
     plan.max_members = 500

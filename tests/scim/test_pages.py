@@ -28,6 +28,8 @@ def test_owner_creates_a_token_shown_once_and_revokes_it(org_setup, login):
     page = client.get(url(org_setup.org))
     assert page.status_code == 200
     assert f"/scim/v2/{org_setup.org.slug}/" in page.content.decode()
+    # No verified domain yet: a token may be created, but the page says users cannot be yet.
+    assert 'data-testid="scim-no-domain"' in page.content.decode()
     r = client.post(url(org_setup.org), {"action": "create_token", "name": "Okta"})
     assert r.status_code == 200
     token = ScimToken.objects.get(organization=org_setup.org)
@@ -73,8 +75,11 @@ def test_owner_maps_a_group_from_the_page(org_setup, login):
     assert not GroupMapping.objects.exists()
 
 
-def test_a_scim_member_shows_the_badge_and_cannot_be_edited_where_scim_decides(org_setup, login):
+def test_a_scim_member_shows_the_badge_and_cannot_be_edited_where_scim_decides(
+    org_setup, login, verified
+):
     s = org_setup
+    verified(s.org, "acme.test")
     token, _ = scim_token_create(actor=s.owner, org=s.org, name="Okta")
     group_mapping_set(actor=s.owner, org=s.org, group_name="Eng", workspace=s.ws_a, role=Role.ADMIN)
     scim_user = scim_user_create(token=token, attrs=UserAttrs(user_name="dana@acme.test"))

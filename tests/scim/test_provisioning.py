@@ -13,6 +13,7 @@ from members.tokens import token_create
 from orgs.models import GovernancePolicy
 from orgs.scim.models import ScimGrant, ScimUser
 from orgs.scim.services import group_mapping_set, scim_token_revoke
+from orgs.sso.models import VerifiedDomain
 from tests.factories import UserFactory, add_to_workspace
 from workspaces.models import WorkspaceMembership
 
@@ -92,14 +93,15 @@ def test_token_is_required_and_scoped_to_its_org(scim_http, owner):
     assert "scim.token_revoked" in events(s.org)
 
 
-def test_policies_hold_domains_and_seats(scim_http):
+def test_policies_hold_domains_and_seats(scim_http, verified):
     s = scim_http
+    verified(s.org, "beta.test")  # verified, but not allowed for new members by the policy
     GovernancePolicy.objects.create(
         organization=s.org, kind="allowed_email_domains", value={"domains": ["acme.test"]}
     )
-    r = new_user(s, "mallory@evil.test")
+    r = new_user(s, "mallory@beta.test")
     assert r.status_code == 400 and "acme.test" in r.json()["detail"]
-    assert not User.objects.filter(email="mallory@evil.test").exists()
+    assert not User.objects.filter(email="mallory@beta.test").exists()
     plan = BillingAccount.objects.get(organization=s.org).plan
     plan.max_members = OrgMembership.objects.filter(organization=s.org).count()
     plan.save()
@@ -107,6 +109,74 @@ def test_policies_hold_domains_and_seats(scim_http):
     assert r.status_code == 403 and "members" in r.json()["detail"]
     assert not ScimUser.objects.filter(user_name="one-too-many@acme.test").exists()
     assert events(s.org) == ["scim.token_created"]
+
+
+def refusals(org):
+    return list(
+        AuditEvent.objects.filter(organization=org, action="scim.user_refused")
+        .order_by("pk")
+        .values_list("details", flat=True)
+    )
+
+
+def test_only_addresses_in_verified_domains_are_provisioned(scim_http):
+    s = scim_http
+    r = new_user(s, "mallory@evil.test")
+    body = r.json()
+    assert r.status_code == 400 and body["scimType"] == "invalidValue"
+    assert body["schemas"] == [ERROR_URN]
+    assert (
+        "mallory@evil.test is not in a domain verified by Acme Corp (acme.test)" in (body["detail"])
+    )
+    assert not User.objects.filter(email="mallory@evil.test").exists()
+    assert not ScimUser.objects.exists()
+    # Every address the record carries counts, not only the one that becomes the account.
+    r = new_user(s, "dana@acme.test", emails=[{"value": "dana@home.test", "type": "home"}])
+    assert r.status_code == 400 and "dana@home.test" in r.json()["detail"]
+    assert not User.objects.filter(email="dana@acme.test").exists()
+    assert [(d["reason"], d["addresses"]) for d in refusals(s.org)] == [
+        ("domain_not_verified", ["mallory@evil.test"]),
+        ("domain_not_verified", ["dana@home.test"]),
+    ]
+    assert refusals(s.org)[0]["scim_token"] == s.token.public_id
+
+    dana = new_user(s, "dana@acme.test", emails=[{"value": "dana@acme.test", "primary": True}])
+    assert dana.status_code == 201, dana.text
+    dana = dana.json()
+    record = ScimUser.objects.get(public_id=dana["id"])
+    # PUT and PATCH may not move an active record outside the verified domains either.
+    put = s.http.put(
+        f"Users/{dana['id']}",
+        json={"schemas": [USER_URN], "userName": "dana@evil.test", "active": True},
+    )
+    assert put.status_code == 400 and put.json()["scimType"] == "invalidValue"
+    r = patch(
+        s,
+        f"Users/{dana['id']}",
+        {"op": "add", "path": "emails", "value": [{"value": "dana@evil.test", "type": "other"}]},
+    )
+    assert r.status_code == 400 and "dana@evil.test" in r.json()["detail"]
+    unchanged = ScimUser.objects.get(pk=record.pk)
+    assert (unchanged.user_name, unchanged.emails, unchanged.version) == (
+        record.user_name,
+        record.emails,
+        record.version,
+    )
+    assert len(refusals(s.org)) == 4
+
+    # A domain removed later never blocks deprovisioning; re-activating is refused until the
+    # org verifies a domain again (an org without one creates no users).
+    VerifiedDomain.objects.filter(organization=s.org).delete()
+    r = patch(s, f"Users/{dana['id']}", {"op": "replace", "path": "active", "value": False})
+    assert r.status_code == 200, r.text
+    assert not OrgMembership.objects.filter(user__email="dana@acme.test", organization=s.org)
+    r = patch(s, f"Users/{dana['id']}", {"op": "replace", "path": "active", "value": True})
+    assert r.status_code == 400 and "no verified domain" in r.json()["detail"]
+    r = new_user(s, "erin@acme.test")
+    assert r.status_code == 400 and "no verified domain" in r.json()["detail"]
+    assert [d["reason"] for d in refusals(s.org)][-2:] == ["no_verified_domain"] * 2
+    assert not OrgMembership.objects.filter(user__email="dana@acme.test", organization=s.org)
+    assert events(s.org).count("scim.user_provisioned") == 1
 
 
 def test_groups_map_to_workspace_grants(scim_http):

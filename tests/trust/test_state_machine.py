@@ -1143,10 +1143,21 @@ class PermissionModel(RuleBasedStateMachine):
         if token is None:
             return
         attrs = scim_services.UserAttrs(user_name=email, active=active)
-        self._step(
+        result = self._step(
             self.engineer,
             lambda: scim_services.scim_user_create(token=token, attrs=attrs),
             scim=org.pk,
+        )
+        self._check_scim_domain(org, result)
+
+    @staticmethod
+    def _check_scim_domain(org, scim_user) -> None:
+        """SCIM provisions only addresses in the org's verified domains (docs/rules.md §12)."""
+        if scim_user is None or not scim_user.provisioned:
+            return
+        domain = scim_user.user.email.rsplit("@", 1)[1]
+        assert sso_domains.verified_domain_of(domain) == org.pk, (
+            f"SCIM provisioned {scim_user.user.email} outside {org.name}'s verified domains"
         )
 
     def _scim_user(self, org, i):
@@ -1161,11 +1172,12 @@ class PermissionModel(RuleBasedStateMachine):
         if scim_user is None:
             return
         attrs = scim_services.UserAttrs(user_name=scim_user.user_name, active=active)
-        self._step(
+        result = self._step(
             self.engineer,
             lambda: scim_services.scim_user_replace(token=token, scim_user=scim_user, attrs=attrs),
             scim=org.pk,
         )
+        self._check_scim_domain(org, result)
 
     @rule(o=PICK, i=PICK)
     def scim_user_delete(self, o, i):
