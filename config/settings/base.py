@@ -226,6 +226,10 @@ SAML_SP_KEY_DIR = Path(env("SAML_SP_KEY_DIR", default=str(BASE_DIR / "var" / "ss
 # IdP metadata by URL: https only, and never an address inside our own network, unless this is
 # on (tests serve an IdP on loopback over plain http).
 SSO_METADATA_ALLOW_PRIVATE = env.bool("SSO_METADATA_ALLOW_PRIVATE", default=False)
+# The key that seals OIDC client secrets at rest (orgs/sso/sealed.py); SECRET_KEY if empty.
+SSO_SEAL_KEY = env("SSO_SEAL_KEY", default="")
+# Seconds we wait for an OpenID provider (discovery, token endpoint, keys).
+SSO_OIDC_TIMEOUT = env.float("SSO_OIDC_TIMEOUT", default=10.0)
 
 # How often (seconds) a person's Last Active timestamp may be written.
 LAST_ACTIVE_THROTTLE_SECONDS = 300
