@@ -416,3 +416,16 @@ def test_oidc_through_the_api(org_setup, oidc_provider, client):
     assert "api-s" not in done.content.decode()
     assert api(ns.owner, "delete").status_code == 204
     assert api(ns.owner, "delete").status_code == 404
+
+
+def test_sealed_secrets_survive_a_secret_key_rotation(settings):
+    from orgs.sso.sealed import seal
+
+    settings.SSO_SEAL_KEY = ""
+    settings.SECRET_KEY = "old-key-" + "x" * 40
+    sealed = seal("client-secret")
+    assert "client-secret" not in sealed and unseal(sealed) == "client-secret"
+    settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "new-key-" + "y" * 40, []
+    assert unseal(sealed) is None  # the key is gone: an owner must save the secret again
+    settings.SECRET_KEY_FALLBACKS = ["old-key-" + "x" * 40]
+    assert unseal(sealed) == "client-secret"
