@@ -1,6 +1,8 @@
 """Fixtures for enterprise identity (registered from tests/conftest.py): a DNS server on
-loopback the resolver is pointed at, a real pysaml2 IdP, an org with SAML set up, and the SP
-key pair in a temporary directory for every test."""
+loopback the resolver is pointed at, a real pysaml2 IdP, an org with SAML set up, the SP
+key pair in a temporary directory for every test, and the OpenID provider process
+(tests/idp/oidc_provider.py, one per session on an OS-assigned loopback port) with an org
+using it."""
 
 from __future__ import annotations
 
