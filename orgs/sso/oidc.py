@@ -324,12 +324,13 @@ def _client(org: Organization, conn: OidcConnection, secret: str | None = None) 
 def login_redirect(org: Organization, conn: OidcConnection) -> OidcRequest:
     """The provider's authorization URL with a fresh state, nonce and PKCE challenge."""
     state, nonce, verifier = generate_token(32), generate_token(32), generate_token(64)
-    url, _ = _client(org, conn).create_authorization_url(
-        conn.provider_metadata["authorization_endpoint"],
-        state=state,
-        nonce=nonce,
-        code_verifier=verifier,
-    )
+    with _client(org, conn) as client:
+        url, _ = client.create_authorization_url(
+            conn.provider_metadata["authorization_endpoint"],
+            state=state,
+            nonce=nonce,
+            code_verifier=verifier,
+        )
     return OidcRequest(url=url, state=state, nonce=nonce, verifier=verifier)
 
 
@@ -427,15 +428,15 @@ def oidc_verify(
             "not_configured",
             "The organization's client secret can no longer be read; an owner must save it again.",
         )
-    client = _client(org, conn, secret)
     try:
-        token = client.fetch_token(
-            conn.provider_metadata["token_endpoint"],
-            grant_type="authorization_code",
-            code=code,
-            code_verifier=verifier,
-            timeout=settings.SSO_OIDC_TIMEOUT,
-        )
+        with _client(org, conn, secret) as client:
+            token = client.fetch_token(
+                conn.provider_metadata["token_endpoint"],
+                grant_type="authorization_code",
+                code=code,
+                code_verifier=verifier,
+                timeout=settings.SSO_OIDC_TIMEOUT,
+            )
     except (requests.ConnectionError, requests.Timeout):
         raise _unreachable() from None
     except OAuthError as exc:
