@@ -14,7 +14,8 @@ Tests steer it through control endpoints (JSON POST, loopback only, no auth: a t
   /control/knobs   {...}                                           what goes wrong next
 Knobs make the provider misbehave the way a broken or hostile provider would, so the client
 (our code) is never told about them: `deny` (error=access_denied), `other_key` (sign with a
-key the JWKS does not hold, same kid), `aud`, `iss`, `nonce` (claim values), `expired`
+key the JWKS does not hold, same kid), `hs256` (an HMAC keyed by the client secret instead of
+the provider's key), `aud`, `iss`, `nonce` (claim values), `expired`
 (exp and iat an hour ago), `token_error` (the token endpoint answers invalid_grant).
 """
 
@@ -34,7 +35,7 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import UserInfo
 from authlib.oidc.core.grants import OpenIDCode
 from flask import Flask, jsonify, request
-from joserfc.jwk import RSAKey
+from joserfc.jwk import OctKey, RSAKey
 from werkzeug.serving import make_server
 
 
@@ -167,13 +168,15 @@ class Oidc(OpenIDCode):
         return code.knobs if code else {}
 
     def resolve_client_private_key(self, client):
+        if self._knobs().get("hs256"):  # "signed" with the client secret everyone shares
+            return OctKey.import_key(client.client_secret)
         return provider.other_key if self._knobs().get("other_key") else provider.key
 
     def get_client_algorithm(self, client):
-        return "RS256"
+        return "HS256" if self._knobs().get("hs256") else "RS256"
 
     def get_encode_header(self, client):
-        return {"alg": "RS256", "kid": provider.key.kid}
+        return {"alg": self.get_client_algorithm(client), "kid": provider.key.kid}
 
     def get_client_claims(self, client):
         knobs = self._knobs()

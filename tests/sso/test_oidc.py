@@ -170,6 +170,7 @@ def test_state_is_single_use(oidc_org, client):
     [
         ({"nonce": "not-the-one-we-sent"}, "nonce_mismatch"),
         ({"other_key": True}, "bad_signature"),
+        ({"hs256": True}, "bad_signature"),  # HMAC with the client secret: not the provider
         ({"aud": "another-client"}, "wrong_audience"),
         ({"iss": "http://127.0.0.1:1/another-issuer"}, "wrong_issuer"),
         ({"expired": True}, "expired"),
