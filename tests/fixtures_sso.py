@@ -151,7 +151,8 @@ def oidc_provider(_oidc_provider_process, settings):
 @pytest.fixture
 def oidc_org(org_setup, verified, oidc_provider):
     """Acme with acme.test verified and the provider process configured (through the service)."""
-    from orgs.sso.oidc import callback_url, oidc_configure
+    from orgs.sso.oidc import callback_url
+    from orgs.sso.oidc_setup import oidc_configure
 
     ns = org_setup
     verified(ns.org, "acme.test")

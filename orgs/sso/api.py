@@ -12,7 +12,7 @@ from config.apikit import Page, errors, public_id_or_none, text
 from config.errors import NotFound
 from orgs.api import org_of
 from orgs.permissions import OrgCapability, require_org
-from orgs.sso import domains, oidc, saml
+from orgs.sso import domains, oidc, oidc_setup, saml
 from orgs.sso.models import OidcConnection, SamlConnection, VerifiedDomain
 
 router = Router(tags=["single sign-on"])
@@ -231,7 +231,7 @@ def put_oidc(request, org_id: str, payload: OidcIn):
     """Set the provider from its issuer (discovery read now); `client_secret` may be left out
     to keep the stored one. 409 `sso_protocol_in_use` while the org uses SAML."""
     org = _org(request, org_id)
-    conn = oidc.oidc_configure(
+    conn = oidc_setup.oidc_configure(
         actor=request.user,
         org=org,
         issuer=payload.issuer,
@@ -249,5 +249,5 @@ def put_oidc(request, org_id: str, payload: OidcIn):
 )
 def delete_oidc(request, org_id: str):
     org = _org(request, org_id)
-    oidc.oidc_remove(actor=request.user, org=org)
+    oidc_setup.oidc_remove(actor=request.user, org=org)
     return 204, None

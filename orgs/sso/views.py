@@ -34,7 +34,7 @@ from members.models import normalize_email
 from orgs.decorators import org_view
 from orgs.models import Organization
 from orgs.permissions import OrgCapability
-from orgs.sso import domains, oidc, saml
+from orgs.sso import domains, oidc, oidc_setup, saml
 from orgs.sso.enforcement import requires_sso, sso_protocol
 from orgs.sso.models import OidcConnection, SamlConnection
 from orgs.views import apply_domain_error
@@ -530,7 +530,7 @@ def sso_settings(request):
             return _settings_page(request, oidc_form=form, status=422)
         data = form.cleaned_data
         try:
-            oidc.oidc_configure(
+            oidc_setup.oidc_configure(
                 actor=actor,
                 org=org,
                 issuer=data["issuer"],
@@ -546,7 +546,7 @@ def sso_settings(request):
         messages.success(request, "OpenID Connect single sign-on saved.")
     elif action == "remove_oidc":
         try:
-            oidc.oidc_remove(actor=actor, org=org)
+            oidc_setup.oidc_remove(actor=actor, org=org)
         except DomainError as exc:
             if exc.status == 403:
                 raise

@@ -21,7 +21,7 @@ from members.models import OrgMembership, User
 from members.tokens import token_create
 from orgs.governance_services import policy_set
 from orgs.sso.models import OidcConnection
-from orgs.sso.oidc import oidc_configure, oidc_remove
+from orgs.sso.oidc_setup import oidc_configure, oidc_remove
 from orgs.sso.saml import saml_configure
 from orgs.sso.sealed import unseal
 from workspaces.models import WorkspaceMembership
