@@ -82,6 +82,8 @@ EVENTS: dict[str, str] = {
     "sso.saml_removed": "{actor} removed SAML single sign-on",
     "sso.metadata_refreshed": "{actor} refreshed the identity provider's SAML metadata from {metadata_url}",
     "sso.metadata_refresh_failed": "Refreshing the identity provider's SAML metadata from {metadata_url} failed: {message}",
+    "sso.oidc_configured": "{actor} configured OpenID Connect single sign-on with {target}",
+    "sso.oidc_removed": "{actor} removed OpenID Connect single sign-on",
     "sso.break_glass_signin": "{target} signed in with a password and two-factor code while single sign-on is required (break-glass)",
     "scim.token_created": "{actor} created the SCIM token {target}",
     "scim.token_revoked": "{actor} revoked the SCIM token {target}",

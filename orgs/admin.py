@@ -7,6 +7,7 @@ from config.admin import ViewOnlyAdmin, ViewOnlyInline
 from members.models import OrgMembership
 from orgs.models import (
     GovernancePolicy,
+    OidcConnection,
     Organization,
     SamlAssertionUse,
     SamlConnection,
@@ -105,6 +106,17 @@ class SamlConnectionAdmin(ViewOnlyAdmin):
     list_filter = ("enabled", "allow_idp_initiated")
     search_fields = ("organization__name", "organization__slug", "idp_entity_id")
     list_select_related = ("organization",)
+
+
+@admin.register(OidcConnection)
+class OidcConnectionAdmin(ViewOnlyAdmin):
+    """An org's OpenID provider. The client secret is a credential (sealed): never shown."""
+
+    list_display = ("organization", "issuer", "client_id", "enabled", "updated_at")
+    list_filter = ("enabled",)
+    search_fields = ("organization__name", "organization__slug", "issuer", "=client_id")
+    list_select_related = ("organization",)
+    exclude = ("client_secret_sealed",)
 
 
 @admin.register(SamlAssertionUse)

@@ -109,10 +109,16 @@ class GovernancePolicy(models.Model):
 
 
 # Enterprise identity lives in its own package; its models belong to this app.
-from orgs.sso.models import SamlAssertionUse, SamlConnection, VerifiedDomain  # noqa: E402
+from orgs.sso.models import (  # noqa: E402
+    OidcConnection,
+    SamlAssertionUse,
+    SamlConnection,
+    VerifiedDomain,
+)
 
 __all__ = [
     "GovernancePolicy",
+    "OidcConnection",
     "Organization",
     "SamlAssertionUse",
     "SamlConnection",

@@ -13,7 +13,8 @@ from tests.factories import PASSWORD, UserFactory, add_to_org, add_to_workspace
 from workspaces.services import workspace_create
 
 # Fails a whole-suite run when a registered audit action is never recorded (tests/audit/coverage.py).
-# tests.fixtures_sso: loopback DNS, a pysaml2 IdP, an org with SAML (dns_zone, idp, saml_org).
+# tests.fixtures_sso: loopback DNS, a pysaml2 IdP, an org with SAML (dns_zone, idp, saml_org),
+# the OpenID provider process and an org using it (oidc_provider, oidc_org).
 # tests.fixtures_infra: a real SMTP server on loopback and a real Celery worker (smtp_sink, celery_worker).
 pytest_plugins = ["tests.audit.coverage", "tests.fixtures_infra", "tests.fixtures_sso"]
 

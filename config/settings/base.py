@@ -18,6 +18,8 @@ env = environ.Env(
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 SECRET_KEY = env("SECRET_KEY", default="dev-only-insecure-key-change-me")
+# Earlier keys, still accepted for signatures and sealed SSO secrets after a rotation.
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 DEBUG = env("DEBUG")
 ALLOWED_HOSTS = env("ALLOWED_HOSTS")
 SITE_URL = env("SITE_URL").rstrip("/")
@@ -231,6 +233,10 @@ SAML_SP_KEY_DIR = Path(env("SAML_SP_KEY_DIR", default=str(BASE_DIR / "var" / "ss
 # IdP metadata by URL: https only, and never an address inside our own network, unless this is
 # on (tests serve an IdP on loopback over plain http).
 SSO_METADATA_ALLOW_PRIVATE = env.bool("SSO_METADATA_ALLOW_PRIVATE", default=False)
+# The key that seals OIDC client secrets at rest (orgs/sso/sealed.py); SECRET_KEY if empty.
+SSO_SEAL_KEY = env("SSO_SEAL_KEY", default="")
+# Seconds we wait for an OpenID provider (discovery, token endpoint, keys).
+SSO_OIDC_TIMEOUT = env.float("SSO_OIDC_TIMEOUT", default=10.0)
 
 # How often (seconds) a person's Last Active timestamp may be written.
 LAST_ACTIVE_THROTTLE_SECONDS = 300

@@ -1,4 +1,4 @@
-"""/api/v1/organizations/{org_id}/domains and …/saml: the same services as the owners' page."""
+"""/api/v1/organizations/{org_id}/domains, …/saml and …/oidc: the same services as the owners' page."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from config.apikit import Page, errors, public_id_or_none, text
 from config.errors import NotFound
 from orgs.api import org_of
 from orgs.permissions import OrgCapability, require_org
-from orgs.sso import domains, saml
-from orgs.sso.models import SamlConnection, VerifiedDomain
+from orgs.sso import domains, oidc, oidc_setup, saml
+from orgs.sso.models import OidcConnection, SamlConnection, VerifiedDomain
 
 router = Router(tags=["single sign-on"])
 
@@ -177,4 +177,77 @@ def put_saml(request, org_id: str, payload: SamlIn):
 def delete_saml(request, org_id: str):
     org = _org(request, org_id)
     saml.saml_remove(actor=request.user, org=org)
+    return 204, None
+
+
+class OidcIn(Schema):
+    issuer: text(500, min_length=1)
+    client_id: text(255, min_length=1)
+    client_secret: text(1000) | None = None
+    enabled: bool = True
+
+
+class OidcOut(Schema):
+    configured: bool
+    enabled: bool
+    issuer: str | None
+    client_id: str | None
+    client_secret_set: bool
+    redirect_uri: str
+    scopes: str
+    login_url: str
+
+
+def _oidc_out(org, conn: OidcConnection | None) -> dict:
+    from django.conf import settings
+
+    return {
+        "configured": conn is not None,
+        "enabled": bool(conn and conn.enabled),
+        "issuer": conn.issuer if conn else None,
+        "client_id": conn.client_id if conn else None,
+        "client_secret_set": conn is not None,  # the secret itself is never returned
+        "redirect_uri": oidc.callback_url(org),
+        "scopes": oidc.SCOPES,
+        "login_url": settings.SITE_URL + reverse("sso:login", args=[org.slug]),
+    }
+
+
+@router.get(
+    "/{org_id}/oidc", response={200: OidcOut, **errors(403, 404)}, summary="Get OpenID Connect"
+)
+def get_oidc(request, org_id: str):
+    """Our redirect URI and scopes for the provider, and the org's provider setup, if any."""
+    org = _org(request, org_id)
+    return _oidc_out(org, OidcConnection.objects.filter(organization=org).first())
+
+
+@router.put(
+    "/{org_id}/oidc",
+    response={200: OidcOut, **errors(400, 403, 404, 409)},
+    summary="Set up OpenID Connect",
+)
+def put_oidc(request, org_id: str, payload: OidcIn):
+    """Set the provider from its issuer (discovery read now); `client_secret` may be left out
+    to keep the stored one. 409 `sso_protocol_in_use` while the org uses SAML."""
+    org = _org(request, org_id)
+    conn = oidc_setup.oidc_configure(
+        actor=request.user,
+        org=org,
+        issuer=payload.issuer,
+        client_id=payload.client_id,
+        client_secret=payload.client_secret or "",
+        enabled=payload.enabled,
+    )
+    return _oidc_out(org, conn)
+
+
+@router.delete(
+    "/{org_id}/oidc",
+    response={204: None, **errors(403, 404, 409)},
+    summary="Remove OpenID Connect",
+)
+def delete_oidc(request, org_id: str):
+    org = _org(request, org_id)
+    oidc_setup.oidc_remove(actor=request.user, org=org)
     return 204, None

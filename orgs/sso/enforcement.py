@@ -19,13 +19,23 @@ from config.errors import Conflict
 from config.roles import Role
 from orgs.models import GovernancePolicy, Organization
 from orgs.sso.domains import org_for_email, verified_domains
-from orgs.sso.models import SamlConnection
+from orgs.sso.models import OidcConnection, SamlConnection
 
 
 def requires_sso(organization_id: int) -> bool:
     return GovernancePolicy.objects.filter(
         organization_id=organization_id, kind=GovernancePolicy.Kind.REQUIRE_SSO, value__enabled=True
     ).exists()
+
+
+def sso_protocol(org: Organization) -> str | None:
+    """How the org's people sign in ("saml" or "oidc"), or None when neither is on. An org has
+    at most one of the two (saml_configure and oidc_configure refuse the second)."""
+    if SamlConnection.objects.filter(organization=org, enabled=True).exists():
+        return "saml"
+    if OidcConnection.objects.filter(organization=org, enabled=True).exists():
+        return "oidc"
+    return None
 
 
 def clean_require_sso(org: Organization, value: dict) -> dict:
@@ -41,7 +51,7 @@ def clean_require_sso(org: Organization, value: dict) -> dict:
     if not isinstance(enabled, bool):
         raise _invalid("Say whether single sign-on is required (true or false).", "enabled")
     if enabled:
-        if not SamlConnection.objects.filter(organization=org, enabled=True).exists():
+        if sso_protocol(org) is None:
             raise Conflict(
                 "Set up single sign-on first (Organization › Single sign-on), so people have a "
                 "way to sign in.",

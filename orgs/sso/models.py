@@ -87,3 +87,31 @@ class SamlAssertionUse(models.Model):
 
     class Meta:
         app_label = "orgs"
+
+
+class OidcConnection(models.Model):
+    """The org's OpenID Connect provider (one per org, and only when it has no SAML connection:
+    an org signs in through one protocol). The provider's endpoints are read from its discovery
+    document when an owner saves; the client secret is stored sealed (orgs/sso/sealed.py) and
+    never shown again."""
+
+    organization = models.OneToOneField(
+        "orgs.Organization", on_delete=models.CASCADE, related_name="oidc"
+    )
+    issuer = models.CharField(max_length=500)
+    discovery_url = models.URLField(max_length=600)
+    # The discovery document's endpoints we use (authorization, token, jwks, algorithms).
+    provider_metadata = models.JSONField(default=dict)
+    client_id = models.CharField(max_length=255)
+    client_secret_sealed = models.TextField()
+    enabled = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+
+    class Meta:
+        app_label = "orgs"
+
+    def __str__(self):
+        return f"OpenID Connect for {self.organization}"

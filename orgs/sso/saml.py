@@ -41,7 +41,7 @@ from members.models import User
 from orgs.models import Organization
 from orgs.permissions import OrgCapability, require_org_capability
 from orgs.sso.keys import sp_key_pair
-from orgs.sso.models import SamlAssertionUse, SamlConnection
+from orgs.sso.models import OidcConnection, SamlAssertionUse, SamlConnection
 
 PROTOCOL_NS = "urn:oasis:names:tc:SAML:2.0:protocol"
 # Clock skew we tolerate between the IdP and us, in seconds.
@@ -162,27 +162,16 @@ def parse_idp_metadata(xml: str) -> IdpInfo:
 
 def fetch_metadata(url: str) -> str:
     """The IdP's metadata from its URL: https, a public address, at most 500 KB, 10 seconds."""
-    import ipaddress
-    import socket
     import urllib.request
-    from urllib.parse import urlparse
+
+    from orgs.sso.outbound import outbound_url_problem
 
     def bad(message):
         return ValidationFailed(message, fields={"metadata_url": message}, code="invalid_metadata")
 
-    parsed = urlparse((url or "").strip())
-    allow_private = settings.SSO_METADATA_ALLOW_PRIVATE
-    if (
-        parsed.scheme not in (("https", "http") if allow_private else ("https",))
-        or not parsed.hostname
-    ):
-        raise bad("Give the metadata URL your identity provider shows (https://…).")
-    try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(parsed.hostname, parsed.port or 443)}
-    except (OSError, UnicodeError):
-        raise bad(f"{parsed.hostname} could not be found.") from None
-    if not allow_private and any(not ipaddress.ip_address(a).is_global for a in addresses):
-        raise bad("That URL points inside a private network; give the IdP's public metadata URL.")
+    problem = outbound_url_problem(url, what="the metadata URL")
+    if problem:
+        raise bad(problem)
 
     class NoRedirects(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, *args, **kwargs):
@@ -233,6 +222,14 @@ def saml_configure(
     org = lock_org(org)
     require_org_capability(actor, org, OrgCapability.MANAGE_SSO)
     info = parse_idp_metadata(metadata_xml)
+    if OidcConnection.objects.filter(organization=org).exists():
+        from config.errors import Conflict
+
+        raise Conflict(
+            f"{org.name} signs in with OpenID Connect. An organization uses one single sign-on "
+            "protocol: remove the OpenID Connect setup first.",
+            code="sso_protocol_in_use",
+        )
     values = {
         "idp_metadata_xml": metadata_xml.strip(),
         "metadata_url": metadata_url[:500],

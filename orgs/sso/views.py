@@ -1,10 +1,13 @@
-"""Pages of enterprise identity: the owners' settings page, "Sign in with SSO", and the SAML
-endpoints (SP metadata, SP-initiated login, ACS and the step that signs the browser in).
+"""Pages of enterprise identity: the owners' settings page, "Sign in with SSO", the SAML
+endpoints (SP metadata, SP-initiated login, ACS and the step that signs the browser in) and the
+OpenID Connect callback.
 
 The ACS is a cross-site POST from the IdP, which carries no SameSite=Lax session cookie: it
 verifies the response and uses up the assertion, then hands over to a same-site GET
 (`saml_complete`) that sees the browser's session, checks the response answers a request
-*this browser* started (no login CSRF), provisions and signs in.
+*this browser* started (no login CSRF), provisions and signs in. The OIDC callback is a
+top-level GET, which carries the session cookie: it checks state, nonce and PKCE against the
+session itself.
 """
 
 from __future__ import annotations
@@ -31,12 +34,13 @@ from members.models import normalize_email
 from orgs.decorators import org_view
 from orgs.models import Organization
 from orgs.permissions import OrgCapability
-from orgs.sso import domains, saml
-from orgs.sso.enforcement import requires_sso
-from orgs.sso.models import SamlConnection
+from orgs.sso import domains, oidc, oidc_setup, saml
+from orgs.sso.enforcement import requires_sso, sso_protocol
+from orgs.sso.models import OidcConnection, SamlConnection
 from orgs.views import apply_domain_error
 
 SESSION_REQUESTS = "saml_requests"  # {request id: {"org": slug, "next": url, "at": ts}}
+SESSION_OIDC = "oidc_requests"  # {state: {"org", "nonce", "verifier", "next", "at"}}
 REQUEST_TTL = 15 * 60
 HANDOFF_TTL = 120
 
@@ -53,7 +57,9 @@ def _org(slug: str) -> Organization:
 REFUSALS_AUDITED_PER_CLIENT_HOUR = 30
 
 
-def _refused(request, org: Organization | None, error: DomainError, *, email: str = ""):
+def _refused(
+    request, org: Organization | None, error: DomainError, *, email: str = "", source="saml"
+):
     if org is not None:
         try:
             check_rate(
@@ -65,7 +71,7 @@ def _refused(request, org: Organization | None, error: DomainError, *, email: st
         except RateLimited:
             pass
         else:
-            saml.record_refusal(org, source="saml", error=error, email=email)
+            saml.record_refusal(org, source=source, error=error, email=email)
     return render(
         request,
         "sso/refused.html",
@@ -91,9 +97,17 @@ def saml_metadata(request, org_slug):
 
 
 @require_GET
-def saml_login(request, org_slug):
-    """SP-initiated sign-in: send the browser to the org's IdP with an AuthnRequest."""
+def sso_login(request, org_slug):
+    """Sign-in started here: to the org's SAML IdP or OpenID provider, whichever it uses."""
     org = _org(org_slug)
+    conn = oidc.active_oidc(org)
+    if conn is not None:
+        return _oidc_login(request, org, conn)
+    return saml_login(request, org)
+
+
+def saml_login(request, org: Organization):
+    """SP-initiated sign-in: send the browser to the org's IdP with an AuthnRequest."""
     conn = saml.active_connection(org)
     if conn is None:
         raise NotFound(f"{org.name} has not set up single sign-on.", code="sso_not_configured")
@@ -202,6 +216,98 @@ def saml_complete(request, org_slug):
     )
 
 
+# --- OpenID Connect --------------------------------------------------------------------------
+
+
+def _oidc_login(request, org: Organization, conn: OidcConnection):
+    """Authorization code flow: state, nonce and the PKCE verifier stay in this session."""
+    started = oidc.login_redirect(org, conn)
+    now = time.time()
+    pending = {
+        k: v
+        for k, v in (request.session.get(SESSION_OIDC) or {}).items()
+        if now - v.get("at", 0) < REQUEST_TTL
+    }
+    pending[started.state] = {
+        "org": org.slug,
+        "nonce": started.nonce,
+        "verifier": started.verifier,
+        "next": _safe_next(request, request.GET.get("next")),
+        "at": now,
+    }
+    request.session[SESSION_OIDC] = dict(list(pending.items())[-5:])
+    return redirect(started.url)
+
+
+@require_GET
+def oidc_callback(request, org_slug):
+    """The provider sends the browser back here with a code (or an error) and our state."""
+    org = _org(org_slug)
+
+    def refuse(error: DomainError, email: str = ""):
+        return _refused(request, org, error, email=email, source="oidc")
+
+    conn = oidc.active_oidc(org)
+    if conn is None:
+        return refuse(
+            oidc.OidcRefused("not_configured", f"{org.name} has not set up single sign-on.")
+        )
+    pending = request.session.get(SESSION_OIDC) or {}
+    started = pending.pop(request.GET.get("state", ""), None)  # one use per state
+    request.session[SESSION_OIDC] = pending
+    if (
+        started is None
+        or started.get("org") != org.slug
+        or time.time() - started.get("at", 0) >= REQUEST_TTL
+    ):
+        return refuse(
+            oidc.OidcRefused(
+                "bad_state",
+                "This sign-in was not started in this browser, or it is too old (state). "
+                "Start again from the sign-in page.",
+            )
+        )
+    error = request.GET.get("error", "")
+    if error:
+        description = " ".join(request.GET.get("error_description", "").split())[:200]
+        return refuse(
+            oidc.OidcRefused(
+                "idp_error",
+                f"The identity provider did not sign you in ({error[:60]}"
+                + (f": {description}" if description else "")
+                + ").",
+            )
+        )
+    code = request.GET.get("code", "")
+    if not code:
+        return refuse(oidc.OidcRefused("invalid_response", "The identity provider sent no code."))
+    try:
+        identity = oidc.oidc_verify(
+            org, conn, code=code, verifier=started["verifier"], nonce=started["nonce"]
+        )
+    except oidc.OidcRefused as exc:
+        return refuse(exc)
+    try:
+        result = saml.sso_signin(
+            org=org,
+            email=identity.email,
+            full_name=identity.full_name,
+            source="oidc",
+            ref=identity.subject,
+        )
+    except DomainError as exc:
+        return refuse(exc, identity.email)
+    if result.joined:
+        messages.success(request, f"Welcome to {org.name}.")
+    return two_factor.signin_complete(
+        request,
+        result.user,
+        started["next"],
+        backend="members.backends.EmailBackend",
+        sso_org=org.pk,
+    )
+
+
 # --- "Sign in with SSO" ----------------------------------------------------------------------
 
 
@@ -226,7 +332,7 @@ def sso_signin(request):
         if form.is_valid():
             email = normalize_email(form.cleaned_data["email"])
             org = domains.org_for_email(email)
-            if org is not None and saml.active_connection(org) is not None:
+            if org is not None and sso_protocol(org) is not None:
                 url = reverse("sso:login", args=[org.slug])
                 if next_url:
                     from urllib.parse import urlencode
@@ -285,9 +391,37 @@ class SamlForm(forms.Form):
         return data
 
 
-def _settings_page(request, *, domain_form=None, saml_form=None, status=200):
+class OidcForm(forms.Form):
+    issuer = forms.CharField(
+        label="Issuer URL",
+        max_length=500,
+        widget=forms.URLInput(attrs={"placeholder": "https://acme.okta.com"}),
+        help_text="Or its discovery URL (…/.well-known/openid-configuration); read when you save.",
+    )
+    client_id = forms.CharField(label="Client ID", max_length=255)
+    client_secret = forms.CharField(
+        label="Client secret",
+        required=False,
+        max_length=1000,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Stored sealed and never shown again; leave empty to keep the saved one.",
+    )
+    enabled = forms.BooleanField(label="Enabled", required=False, initial=True)
+
+
+def _settings_page(request, *, domain_form=None, saml_form=None, oidc_form=None, status=200):
     org = request.org
     conn = SamlConnection.objects.filter(organization=org).first()
+    oidc_conn = OidcConnection.objects.filter(organization=org).first()
+    if oidc_form is None:
+        initial = {"enabled": True}
+        if oidc_conn is not None:
+            initial = {
+                "issuer": oidc_conn.issuer,
+                "client_id": oidc_conn.client_id,
+                "enabled": oidc_conn.enabled,
+            }
+        oidc_form = OidcForm(initial=initial)
     if saml_form is None:
         initial = {"enabled": True}
         if conn is not None:
@@ -310,6 +444,10 @@ def _settings_page(request, *, domain_form=None, saml_form=None, status=200):
             "domain_form": domain_form or DomainForm(),
             "saml_form": saml_form,
             "conn": conn,
+            "oidc_form": oidc_form,
+            "oidc_conn": oidc_conn,
+            "oidc_redirect_uri": oidc.callback_url(org),
+            "oidc_scopes": oidc.SCOPES,
             "entity_id": saml.sp_entity_id(org),
             "acs_url": saml.acs_url(org),
             "login_url": request.build_absolute_uri(reverse("sso:login", args=[org.slug])),
@@ -386,6 +524,35 @@ def sso_settings(request):
             messages.error(request, exc.message)
             return _settings_page(request, status=exc.status)
         messages.success(request, "SAML single sign-on removed.")
+    elif action == "save_oidc":
+        form = OidcForm(request.POST)
+        if not form.is_valid():
+            return _settings_page(request, oidc_form=form, status=422)
+        data = form.cleaned_data
+        try:
+            oidc_setup.oidc_configure(
+                actor=actor,
+                org=org,
+                issuer=data["issuer"],
+                client_id=data["client_id"],
+                client_secret=data.get("client_secret") or "",
+                enabled=data["enabled"],
+            )
+        except DomainError as exc:
+            if exc.status == 403:
+                raise
+            apply_domain_error(form, exc)
+            return _settings_page(request, oidc_form=form, status=exc.status)
+        messages.success(request, "OpenID Connect single sign-on saved.")
+    elif action == "remove_oidc":
+        try:
+            oidc_setup.oidc_remove(actor=actor, org=org)
+        except DomainError as exc:
+            if exc.status == 403:
+                raise
+            messages.error(request, exc.message)
+            return _settings_page(request, status=exc.status)
+        messages.success(request, "OpenID Connect single sign-on removed.")
     else:
         messages.error(request, "Unknown action.")
         return _settings_page(request, status=422)

@@ -82,7 +82,7 @@ def test_owner_sets_up_saml_and_a_new_person_signs_in_with_sso(
     metadata_file = tmp_path / "idp-metadata.xml"
     metadata_file.write_text(served_idp.metadata())
     admin.set_input_files("input[name=metadata_file]", str(metadata_file))
-    admin.get_by_role("button", name="Save").click()
+    admin.get_by_role("button", name="Save", exact=True).click()
     expect(admin.locator("#saml")).to_contain_text(served_idp.entity_id)
     _shot(admin, "sso-settings")
     admin.get_by_role("link", name="Governance").first.click()

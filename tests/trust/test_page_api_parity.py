@@ -164,6 +164,10 @@ CASES = {
             ("get", lambda ns: f"/organizations/{ns.org.public_id}/saml", None),
         ),
         Case(
+            ("get", "sso:settings", ORG, None),
+            ("get", lambda ns: f"/organizations/{ns.org.public_id}/oidc", None),
+        ),
+        Case(
             (
                 "post",
                 "sso:settings",
