@@ -282,9 +282,12 @@ EOF
 app_up() {
   app_env
   mkdir -p "$RUN_DIR"
-  # Migrations straight to the primary, not through the transaction pooler.
-  DATABASE_URL="postgres://postgres@127.0.0.1:$PRIMARY_PORT/$DB" REPLICA_DATABASE_URL='' \
-    "$PY" manage.py migrate --noinput -v0
+  if [ "${SKIP_SETUP:-}" != 1 ]; then
+    # Migrations straight to the primary, not through the transaction pooler.
+    DATABASE_URL="postgres://postgres@127.0.0.1:$PRIMARY_PORT/$DB" REPLICA_DATABASE_URL='' \
+      "$PY" manage.py migrate --noinput -v0
+    "$PY" manage.py collectstatic --noinput -v0  # whitenoise serves them (DEBUG off)
+  fi
   local i=0
   for p in $APP_PORTS; do
     i=$((i + 1))
