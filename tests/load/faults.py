@@ -60,6 +60,8 @@ RUN_DIR = Path(os.environ.get("TOPOLOGY_DIR", ROOT / "var" / "topology"))
 PG_VERSION = sorted((p.name for p in Path("/etc/postgresql").iterdir()), key=int)[-1]
 READERS = int(os.environ.get("FAULTS_READERS", "6"))
 WINDOW = float(os.environ.get("FAULTS_WINDOW_SECONDS", "8"))
+READER = "bob@acme.test"  # an admin of the demo org; alice (owner) writes
+DB = BASE_URL.rsplit("/", 1)[1].split("?")[0]
 
 phase = ["setup"]
 stop = threading.Event()
@@ -104,12 +106,17 @@ def seed() -> dict:
     sync = Sync.objects.filter(workspace__organization=org).select_related("workspace").first()
     assert sync is not None, "seed_demo made no sync"
     _, token = token_create(actor=alice, name=f"faults {uuid.uuid4().hex[:6]}")
+    # Readers are another person: a user who wrote reads the primary for a while (dbrouter).
+    _, reader_token = token_create(
+        actor=User.objects.get(email=READER), name=f"faults {uuid.uuid4().hex[:6]}"
+    )
     return {
         "org": org,
         "org_id": org.public_id,
         "carol": carol.public_id,
         "carol_pk": carol.pk,
         "token": token,
+        "reader_token": reader_token,
         "sync": sync,
         "since": timezone.now(),
     }
@@ -121,7 +128,7 @@ def signed_in() -> requests.Session:
     r = s.post(
         NGINX + "/signin/",
         data={
-            "email": "alice@acme.test",
+            "email": READER,
             "password": "signalsmith-demo",
             "csrfmiddlewaretoken": s.cookies["csrftoken"],
         },
@@ -145,7 +152,7 @@ def reader(session: requests.Session, ctx: dict) -> None:
         ("usage", "/o/acme-corp/usage/"),
     ]
     api = requests.Session()
-    api.headers["Authorization"] = f"Bearer {ctx['token']}"
+    api.headers["Authorization"] = f"Bearer {ctx['reader_token']}"
     i = 0
     while not stop.is_set():
         i += 1
@@ -204,6 +211,31 @@ def writer(ctx: dict) -> None:
         except requests.RequestException as exc:
             note("api sync run", type(exc).__name__)
         time.sleep(0.2)
+
+
+replica_xacts: Counter = Counter()  # transactions the replica served, per window
+
+
+def replica_sampler() -> None:
+    """Where the reads went: the replica's own transaction count for the database, per window."""
+    import psycopg
+
+    last = None
+    while not stop.is_set():
+        try:
+            with psycopg.connect(
+                f"postgres://postgres@127.0.0.1:5433/{DB}", connect_timeout=1
+            ) as c:
+                now = c.execute(
+                    "SELECT xact_commit + xact_rollback FROM pg_stat_database "
+                    "WHERE datname = current_database()"
+                ).fetchone()[0]
+            if last is not None and now >= last:
+                replica_xacts[phase[0]] += now - last - 1  # less this sampler's own
+            last = now
+        except Exception:  # noqa: BLE001 (down: nothing served)
+            last = None
+        time.sleep(0.5)
 
 
 def window(name: str, seconds: float = WINDOW) -> None:
@@ -304,19 +336,21 @@ def restart_primary() -> None:
 def report(ctx: dict, emails: list[str], sink: SmtpSink) -> int:
     by_phase: dict[str, Counter] = defaultdict(Counter)
     order: list[str] = []
-    for p, _, outcome in results:
+    for p, what, outcome in results:
         if p not in order:
             order.append(p)
         ok = isinstance(outcome, int) and outcome < 400
         by_phase[p]["requests"] += 1
         if not ok:
-            by_phase[p][f"error {outcome}"] += 1
-    print(f"\n{'window':<26} {'requests':>8} {'errors':>6}  kinds")
+            by_phase[p][f"error {what} {outcome}"] += 1
+    print(f"\n{'window':<26} {'requests':>8} {'errors':>6} {'replica tx':>10}  errors")
     for p in order:
         c = by_phase[p]
         errors = {k: v for k, v in c.items() if k.startswith("error")}
         kinds = ", ".join(f"{k[6:]}×{v}" for k, v in sorted(errors.items())) or "-"
-        print(f"{p:<26} {c['requests']:>8} {sum(errors.values()):>6}  {kinds}")
+        print(
+            f"{p:<26} {c['requests']:>8} {sum(errors.values()):>6} {replica_xacts[p]:>10}  {kinds}"
+        )
 
     close_old_connections()
     from audit.models import AuditEvent
@@ -381,9 +415,10 @@ def main() -> int:
                 threading.Thread(target=reader, args=(s, ctx), daemon=True) for s in sessions
             ]
             threads.append(threading.Thread(target=writer, args=(ctx,), daemon=True))
+            threads.append(threading.Thread(target=replica_sampler, daemon=True))
             for t in threads:
                 t.start()
-            window("baseline", 5)
+            window("baseline", 11)  # the sign-ins (writes) read the primary for 10 s
             kill_app_server()
             stop_replica()
             emails = kill_worker_mid_send(sink, ctx)
