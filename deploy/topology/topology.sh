@@ -60,7 +60,8 @@ prepare_primary() {
   hba=$(psql_primary -c "SHOW hba_file")
   if ! grep -Eq '^[[:space:]]*host[[:space:]]+replication[[:space:]]+all[[:space:]]+127\.0\.0\.1/32[[:space:]]+trust' "$hba"; then
     log "primary: allowing replication from 127.0.0.1 in $hba (reload)"
-    printf '\n# streaming replica on this machine (deploy/topology/topology.sh)\nhost replication all 127.0.0.1/32 trust\n' >>"$hba"
+    # First, so that it wins over a stock "host replication … scram-sha-256" line below.
+    sed -i '1i # streaming replica on this machine (deploy/topology/topology.sh)\nhost replication all 127.0.0.1/32 trust' "$hba"
     pg_ctlcluster "$PG_VERSION" main reload
     sleep 0.5
   fi
