@@ -20,10 +20,6 @@ from config import dbrouter
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "deploy" / "topology" / "topology.sh"
-PG_VERSION = (
-    os.environ.get("PG_VERSION")
-    or sorted((p.name for p in Path("/etc/postgresql").iterdir()), key=int)[-1]
-)
 REPLICA_PORT = 5433
 PGBOUNCER_PORT = 6432
 
@@ -103,10 +99,17 @@ def wait_pooled(timeout: float = 30) -> None:
             time.sleep(0.2)
 
 
+def pg_version() -> str:
+    return (
+        os.environ.get("PG_VERSION")
+        or sorted((p.name for p in Path("/etc/postgresql").iterdir()), key=int)[-1]
+    )
+
+
 def cluster(action: str) -> None:
     """Stop or start the replica cluster (never the primary)."""
     subprocess.run(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", PG_VERSION, "replica", action]
+        ["pg_ctlcluster", "--skip-systemctl-redirect", pg_version(), "replica", action]
         + (["-m", "fast"] if action == "stop" else []),
         check=True,
         timeout=120,
