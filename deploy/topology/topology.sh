@@ -27,6 +27,8 @@ NGINX_PORT=${NGINX_PORT:-8500}
 APP_PORTS=${APP_PORTS:-"8501 8502"}
 WORKERS=${WORKERS:-2}
 RUN_DIR=${TOPOLOGY_DIR:-$ROOT/var/topology}
+# PgBouncer runs as postgres, which may not reach into the checkout (e.g. under /root).
+PGB_DIR=${PGBOUNCER_DIR:-/tmp/signalsmith-pgbouncer-$PGBOUNCER_PORT}
 PY=${PY:-$ROOT/.venv/bin/python}
 [ -x "$PY" ] || PY=python3
 BASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:$PRIMARY_PORT/signalsmith}
@@ -146,7 +148,7 @@ replica_up() {
 
 # --- pgbouncer ------------------------------------------------------------------------------
 pgbouncer_up() {
-  local dir=$RUN_DIR/pgbouncer
+  local dir=$PGB_DIR
   mkdir -p "$dir"
   # Transaction pooling in front of both servers: any name goes to the primary; <name>_replica
   # to the standby, for <db>, test_<db> and the names of earlier runs and of $TOPOLOGY_DBS.
@@ -307,7 +309,7 @@ app_up() {
 }
 
 db_down() {
-  local pidfile=$RUN_DIR/pgbouncer/pgbouncer.pid
+  local pidfile=$PGB_DIR/pgbouncer.pid
   if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
     kill -INT "$(cat "$pidfile")"
     log "pgbouncer: stopped"
