@@ -16,6 +16,7 @@ from django.db import connections, transaction
 
 from config import dbrouter
 from config.roles import Role
+from members.tokens import token_create
 from orgs.services import org_create
 from tests.factories import UserFactory, add_to_org
 from tests.topology.conftest import cluster, wait_pooled, wait_replayed, wait_streaming
@@ -155,3 +156,29 @@ def test_reads_in_a_transaction_and_all_writes_go_to_the_primary(acme):
         with transaction.atomic():
             assert router.db_for_read(OrgMembership) == dbrouter.PRIMARY
     assert router.db_for_read(OrgMembership) is None  # outside replica views: Django's default
+
+
+def test_api_lists_read_the_replica_until_the_token_writes(client, acme, replay_paused):
+    org, owner, ada = acme
+    _, raw = token_create(actor=owner, name="replica test")
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+    add_to_org(UserFactory(full_name="Late Larry", email="larry@acme.test"), org)
+
+    def names():
+        with _sql_on("replica") as replica_sql:
+            r = client.get(f"/api/v1/organizations/{org.public_id}/members", **auth)
+        assert r.status_code == 200
+        return {m["name"] for m in r.json()["items"]}, replica_sql
+
+    listed, replica_sql = names()
+    assert replica_sql and "Ada Admin" in listed and "Late Larry" not in listed  # stale replica
+    r = client.put(
+        f"/api/v1/organizations/{org.public_id}/members/{ada.public_id}",
+        data={"org_role": "member"},
+        content_type="application/json",
+        **auth,
+    )
+    assert r.status_code == 200
+    client.cookies.pop(dbrouter.WROTE_COOKIE, None)  # API clients keep no cookies
+    listed, replica_sql = names()
+    assert replica_sql == [] and "Late Larry" in listed  # the user's mark: the primary
