@@ -16,6 +16,7 @@ from django.db import connections, transaction
 
 from config import dbrouter
 from config.roles import Role
+from members.services import member_change_role
 from members.tokens import token_create
 from orgs.services import org_create
 from tests.factories import UserFactory, add_to_org
@@ -182,3 +183,15 @@ def test_api_lists_read_the_replica_until_the_token_writes(client, acme, replay_
     client.cookies.pop(dbrouter.WROTE_COOKIE, None)  # API clients keep no cookies
     listed, replica_sql = names()
     assert replica_sql == [] and "Late Larry" in listed  # the user's mark: the primary
+
+
+def test_a_streamed_export_reads_the_replica_while_it_streams(client, acme, replay_paused):
+    org, owner, ada = acme
+    client.force_login(owner)
+    member_change_role(actor=owner, org=org, membership=ada, role=Role.MEMBER)  # audited
+    with _sql_on("replica") as replica_sql:
+        response = client.get(f"/o/{org.slug}/audit/export/?format=csv")
+        assert response.status_code == 200 and response.streaming
+        body = b"".join(response.streaming_content).decode()
+    assert any('"audit_auditevent"' in q for q in replica_sql)
+    assert "org.created" in body and "member.role_changed" not in body  # not replayed yet
