@@ -29,7 +29,9 @@ def test_a_second_beat_exits_while_the_first_holds_the_lock(redis_url, tmp_path)
         os.environ,
         REDIS_URL=redis_url,
         BEAT_LOCK_KEY=key,
-        DJANGO_SETTINGS_MODULE="config.settings.local",
+        # The tests' settings: what the beat sends goes to the tests' own queue, never to a
+        # development worker's `celery` queue on the same Redis.
+        DJANGO_SETTINGS_MODULE="config.settings.test",
         CELERY_BEAT_SCHEDULE_FILE=str(tmp_path / "schedule"),
     )
     first = subprocess.Popen(
