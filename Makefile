@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PG_DEFAULT := postgres://postgres@127.0.0.1:5432/signalsmith
 
-.PHONY: run test lint format worker bench load venv migrate demo e2e
+.PHONY: run test lint format worker bench load venv migrate demo e2e topology topology-down faults
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -60,3 +60,14 @@ load: venv
 ## e2e: the browser journeys only (Chromium at /usr/bin/chromium; screenshots in test-artifacts/)
 e2e: venv
 	DATABASE_URL="$${DATABASE_URL:-$(PG_DEFAULT)}" $(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
+
+## topology: nginx :8500 → 2 gunicorn → PgBouncer :6432 → primary :5432 + streaming replica :5433; 2 workers, 1 beat
+topology: venv
+	PY=$(CURDIR)/$(BIN)/python DATABASE_URL="$${DATABASE_URL:-$(PG_DEFAULT)}" bash deploy/topology/topology.sh up
+
+topology-down:
+	DATABASE_URL="$${DATABASE_URL:-$(PG_DEFAULT)}" bash deploy/topology/topology.sh down
+
+## faults: the topology under load while an app server, the replica and a worker fail (RUN_PG_RESTART=1 adds the primary)
+faults: venv
+	DATABASE_URL="$${DATABASE_URL:-$(PG_DEFAULT)}" $(BIN)/python tests/load/faults.py

@@ -8,6 +8,7 @@ from ninja import Field, Query, Router, Schema
 from audit.selectors import events_after, events_for, parse_filters
 from audit.serialize import events_out
 from config.apikit import DEFAULT_LIMIT, MAX_LIMIT, Page, errors, text
+from config.dbrouter import on_replica
 from config.errors import ValidationFailed
 from orgs.api import org_of
 from orgs.permissions import OrgCapability, require_org
@@ -89,6 +90,12 @@ def list_audit_events(
         raise ValidationFailed("Please correct the filters listed in `fields`.", fields=problems)
     if after is not None:
         return _poll(request, org, filters, after=int(after), limit=limit)
+    # Newest first may read the replica; polling (`after`) reads the primary, whose commit order
+    # it follows.
+    return on_replica(request, lambda: _newest_first(request, org, filters, cursor, limit))
+
+
+def _newest_first(request, org, filters, cursor: str | None, limit: int) -> dict:
     events, next_cursor = events_for(
         org, **filters.selector_kwargs(), cursor=cursor or None, limit=limit
     )

@@ -24,6 +24,7 @@ from audit.selectors import (
 )
 from config.bounds import MAX_YEAR, MIN_YEAR
 from config.csvsafe import csv_writer
+from config.dbrouter import replica_reads
 from config.errors import NotFound, ValidationFailed
 from config.htmx import render_page, wants_fragment
 from orgs.decorators import org_view
@@ -43,6 +44,7 @@ def _options(choices, selected: str | None) -> str:
 
 
 @org_view(OrgCapability.VIEW_USAGE_AUDIT)
+@replica_reads
 def log(request):
     """Newest first, filterable, keyset-paginated; HTMX swaps #events and pushes the URL."""
     org = request.org
@@ -105,6 +107,7 @@ def event(request, event_id):
 
 
 @org_view(OrgCapability.VIEW_USAGE_AUDIT)
+@replica_reads
 def export(request):
     """?format=csv|jsonl plus the page's filters: exactly the filtered set, streamed."""
     org = request.org
@@ -129,6 +132,7 @@ def export(request):
 
 
 @org_view(OrgCapability.VIEW_USAGE_AUDIT)
+@replica_reads
 def access_report(request):
     """Who could access a workspace at a moment (and now), from the membership events."""
     org = request.org

@@ -7,6 +7,7 @@ from ninja import Field, Query, Router, Schema
 
 from billing.selectors import usage_for
 from config.apikit import IsoDate, errors, parse_day
+from config.dbrouter import on_replica
 from orgs.api import org_of
 from orgs.permissions import OrgCapability, require_org
 
@@ -98,4 +99,4 @@ def get_usage(
     first, last = parse_day(from_, "from"), parse_day(to, "to")
     until = last or (first + timedelta(days=DEFAULT_DAYS - 1) if first else timezone.localdate())
     since = first or until - timedelta(days=DEFAULT_DAYS - 1)
-    return usage_for(org, since=since, until=until).as_dict()
+    return on_replica(request, lambda: usage_for(org, since=since, until=until).as_dict())

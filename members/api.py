@@ -17,6 +17,7 @@ from config.apikit import (
     text,
     throttle_invitations,
 )
+from config.dbrouter import on_replica
 from config.errors import NotFound, ValidationFailed
 from config.roles import Role
 from members import invitations, services
@@ -237,13 +238,16 @@ def list_members(
     query = DirectoryQuery(
         q=(q or "").strip(), role=role or "", workspace=workspace or "", status=status or ""
     )
-    return paginate(
+    return on_replica(
         request,
-        directory_members(org, query),
-        order=("joined_at", "pk"),
-        limit=limit,
-        cursor=cursor,
-        serialize=lambda rows: _members_out(org, rows),
+        lambda: paginate(
+            request,
+            directory_members(org, query),
+            order=("joined_at", "pk"),
+            limit=limit,
+            cursor=cursor,
+            serialize=lambda rows: _members_out(org, rows),
+        ),
     )
 
 

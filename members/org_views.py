@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from audit.events import render_sentence
 from config.csvsafe import csv_writer
+from config.dbrouter import replica_reads
 from config.errors import DomainError, ValidationFailed
 from config.htmx import render_page
 from config.roles import Role
@@ -130,6 +131,7 @@ def _directory_csv(org, query: selectors.DirectoryQuery) -> StreamingHttpRespons
 
 
 @org_view()
+@replica_reads
 def directory(request):
     org = request.org
     query = selectors.DirectoryQuery.from_params(request.GET)

@@ -23,6 +23,7 @@ from billing.selectors import (
 )
 from config.bounds import MAX_DAY, MIN_DAY
 from config.csvsafe import csv_writer
+from config.dbrouter import replica_reads
 from config.errors import ValidationFailed
 from config.htmx import render_page
 from orgs.decorators import org_view
@@ -237,6 +238,7 @@ def _daily_csv(org, report: UsageReport) -> HttpResponse:
 
 
 @org_view(OrgCapability.VIEW_USAGE_AUDIT)
+@replica_reads
 def usage(request):
     form = UsageRangeForm(request.GET or None)
     since, until = form.date_range()

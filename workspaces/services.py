@@ -316,6 +316,7 @@ def _check_run(
         raise ValidationFailed("The run report is not valid; see `fields`.", fields=fields)
 
 
+@transaction.atomic
 def sync_run_record(
     *,
     actor: User | None,

@@ -55,6 +55,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Marks clients that wrote, who then read the primary (no-op without a replica).
+    "config.dbrouter.ReadYourWritesMiddleware",
     "members.activity.LastActiveMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "members.sessions.SessionActivityMiddleware",
@@ -107,6 +109,36 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Scaling out (README "Topology"). DATABASE_POOLER=pgbouncer: the URLs point at PgBouncer in
+# transaction pooling, so no server-side cursors (a cursor would outlive its transaction's
+# server connection); Django's psycopg backend already prepares no statements.
+DATABASE_POOLER = env("DATABASE_POOLER", default="")
+# A streaming read replica: read-only pages and API lists read from it (config/dbrouter.py).
+REPLICA_DATABASE_URL = env("REPLICA_DATABASE_URL", default="")
+if REPLICA_DATABASE_URL:
+    DATABASES["replica"] = env.db_url_config(REPLICA_DATABASE_URL)
+    DATABASES["replica"].update(
+        ATOMIC_REQUESTS=False,
+        CONN_MAX_AGE=DATABASES["default"].get("CONN_MAX_AGE", 60),
+        CONN_HEALTH_CHECKS=True,
+        OPTIONS={"connect_timeout": 2},
+        # Tests read the primary's test database on the replica (streamed there).
+        TEST={"MIRROR": "default"},
+    )
+if DATABASE_POOLER == "pgbouncer":
+    for _alias in DATABASES.values():
+        _alias["DISABLE_SERVER_SIDE_CURSORS"] = True
+DATABASE_ROUTERS = ["config.dbrouter.PrimaryReplicaRouter"] if "replica" in DATABASES else []
+REPLICA_READS = "replica" in DATABASES
+# A client that wrote reads from the primary this long; a replica further behind than the bound
+# (or down) is not used; its health is checked at most every REPLICA_HEALTH_SECONDS per process.
+# Keep READ_YOUR_WRITES_SECONDS above REPLICA_MAX_LAG_SECONDS.
+READ_YOUR_WRITES_SECONDS = env.int("READ_YOUR_WRITES_SECONDS", default=10)
+REPLICA_MAX_LAG_SECONDS = env.float("REPLICA_MAX_LAG_SECONDS", default=5.0)
+REPLICA_HEALTH_SECONDS = env.float("REPLICA_HEALTH_SECONDS", default=2.0)
+# Where the health check connects (libpq URL): the replica server itself when the replica alias
+# goes through a pooler; empty = through the replica alias.
+REPLICA_CHECK_URL = env("REPLICA_CHECK_URL", default="")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "members.User"

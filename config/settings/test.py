@@ -24,3 +24,18 @@ CACHES = {
 CELERY_TASK_DEFAULT_QUEUE = TEST_NAMESPACE
 # Tests stream audit events to real receivers on loopback over plain http.
 AUDIT_STREAM_ALLOW_HTTP = True
+# The streaming replica (tests/topology): the same test database read on the standby (5433,
+# or TEST_REPLICA_URL's server). Only the topology tests turn replica reads on.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    _replica = env.db_url_config(
+        env("TEST_REPLICA_URL", default="postgres://postgres@127.0.0.1:5433/replica")
+    )
+    DATABASES["replica"] = {
+        **DATABASES["default"],
+        "HOST": _replica["HOST"],
+        "PORT": _replica["PORT"],
+        "OPTIONS": {"connect_timeout": 2},
+        "TEST": {"MIRROR": "default"},
+    }
+    DATABASE_ROUTERS = ["config.dbrouter.PrimaryReplicaRouter"]
+REPLICA_READS = False

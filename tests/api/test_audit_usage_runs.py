@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+import pytest
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -214,3 +215,15 @@ def test_any_workspace_member_may_report(org_setup, api):
     viewer = UserFactory()
     add_to_workspace(viewer, org_setup.ws_a, Role.MEMBER)
     assert api(viewer).post(run_url(org_setup.ws_a, sync), run_body()).status_code == 201
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reported_run_and_its_audit_event_commit_together(org_setup, api):
+    # Outside a test transaction, as on a server (the fault run found a 500 here: the service
+    # wrote the run in autocommit, then refused to audit outside a transaction).
+    sync = SyncFactory(workspace=org_setup.ws_b)
+    response = api(org_setup.member).post(run_url(org_setup.ws_b, sync), run_body())
+    assert response.status_code == 201
+    run_id = response.json()["id"]
+    event = AuditEvent.objects.get(action="sync.run_succeeded")
+    assert event.details["run_id"] == run_id and SyncRun.objects.filter(public_id=run_id).exists()

@@ -3,6 +3,8 @@
 1. Makes sure the bench database exists (`manage.py bench --scale $LOAD_SCALE --generate-only
    --reuse`: generated once, then reused), and creates an API token for its owner.
 2. Starts gunicorn with 4 workers on 127.0.0.1 against it.
+   (Or, with LOAD_URL, a deployment that already runs, e.g. `make topology` on the bench
+   database: LOAD_URL=http://127.0.0.1:8500.)
 3. Runs locust headless: $LOAD_USERS users (default 50) for $LOAD_SECONDS (default 60) over the
    directory, audit log, usage and API list endpoints, signed in.
 4. Prints throughput, p50/p99 and errors; exits non-zero on any error.
@@ -106,31 +108,39 @@ def main() -> int:
     )
     env.pop("REDIS_URL", None)  # per-process caches: the load test needs no broker
     config = load_config(env)
-    port = free_port()
-    host = f"http://127.0.0.1:{port}"
-    gunicorn = subprocess.Popen(
-        [
-            PY,
-            "-m",
-            "gunicorn",
-            "config.wsgi",
-            "-w",
-            "4",
-            "-b",
-            f"127.0.0.1:{port}",
-            "--timeout",
-            "30",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-    )
+    # LOAD_URL: an already running deployment serving the bench database (e.g. `make topology`
+    # started with DATABASE_URL=<db>_bench: nginx on :8500), instead of a gunicorn of our own.
+    gunicorn = None
+    if os.environ.get("LOAD_URL"):
+        host = os.environ["LOAD_URL"].rstrip("/")
+        served_by = f"the deployment at {host}"
+    else:
+        port = free_port()
+        host = f"http://127.0.0.1:{port}"
+        gunicorn = subprocess.Popen(
+            [
+                PY,
+                "-m",
+                "gunicorn",
+                "config.wsgi",
+                "-w",
+                "4",
+                "-b",
+                f"127.0.0.1:{port}",
+                "--timeout",
+                "30",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+        )
+        served_by = f"gunicorn (4 workers) on {host}"
     try:
         wait_for(host + "/signin/")
         print(
-            f"load: gunicorn (4 workers) on {host}, database {database_url.rsplit('/', 1)[1]}; "
+            f"load: {served_by}, database {database_url.rsplit('/', 1)[1]}; "
             f"{USERS} users for {SECONDS} s"
         )
         subprocess.run(
@@ -162,8 +172,9 @@ def main() -> int:
             check=False,
         )
     finally:
-        os.killpg(gunicorn.pid, signal.SIGTERM)
-        gunicorn.wait(timeout=30)
+        if gunicorn is not None:
+            os.killpg(gunicorn.pid, signal.SIGTERM)
+            gunicorn.wait(timeout=30)
     return report(out_dir / "load_stats.csv")
 
 
