@@ -47,6 +47,7 @@ from orgs.governance import (
 )
 from orgs.models import Organization
 from orgs.permissions import OrgCapability, org_role_of, require_org
+from orgs.services import lock_linked_workspaces, lock_org
 from workspaces.models import Workspace, WorkspaceMembership
 
 log = logging.getLogger(__name__)
@@ -274,15 +275,6 @@ def _require_role_for(actor_role: Role | None, roles) -> None:
         require_org(actor_role, OrgCapability.MANAGE_OWNERS)
 
 
-def _lock_linked(org: Organization, pks) -> dict[int, Workspace]:
-    return {
-        w.pk: w
-        for w in Workspace.objects.select_for_update()
-        .filter(organization=org, pk__in=list(pks))
-        .order_by("pk")
-    }
-
-
 def _expire_stale(org: Organization, emails: list[str]) -> None:
     """Pending invitations past their expiry stop blocking a new invitation."""
     Invitation.objects.filter(
@@ -303,8 +295,6 @@ def member_invite(
     grants: dict[int, Role],
 ) -> list[Invitation]:
     """Invite every address or none. Each returned Invitation carries `.token` (never stored)."""
-    from orgs.services import lock_org
-
     org = lock_org(org)
     actor_role = org_role_of(actor, org)
     require_org(actor_role, OrgCapability.VIEW)
@@ -321,7 +311,7 @@ def member_invite(
         raise ValidationFailed(
             "Enter at least one email address.", fields={"emails": "Enter at least one email."}
         )
-    linked = _lock_linked(org, grants)
+    linked = lock_linked_workspaces(org, ids=grants)
     if len(linked) != len(grants):
         raise ValidationFailed(
             "Access can only be given to workspaces linked to this organization.",
@@ -403,8 +393,6 @@ def _reset_delivery(inv: Invitation, *, now: datetime) -> str:
 @transaction.atomic
 def invitation_resend(*, actor: User, invitation: Invitation) -> tuple[Invitation, str]:
     """A fresh token and a fresh 7-day expiry (expired invitations too); the old link dies."""
-    from orgs.services import lock_org
-
     org = lock_org(invitation.organization)
     actor_role = org_role_of(actor, org)
     require_org(actor_role, OrgCapability.VIEW)
@@ -460,8 +448,6 @@ def resend_locked(*, actor: User, org: Organization, inv: Invitation) -> tuple[I
 
 @transaction.atomic
 def invitation_revoke(*, actor: User, invitation: Invitation) -> Invitation:
-    from orgs.services import lock_org
-
     org = lock_org(invitation.organization)
     actor_role = org_role_of(actor, org)
     require_org(actor_role, OrgCapability.VIEW)
@@ -527,8 +513,6 @@ class AcceptResult:
 @transaction.atomic
 def invitation_accept(*, user: User, token: str) -> AcceptResult:
     """Join the org and get the invitation's workspace grants, all in one transaction."""
-    from orgs.services import lock_org
-
     found = invitation_by_token(token)
     try:
         org = lock_org(found.organization)
@@ -562,7 +546,7 @@ def invitation_accept(*, user: User, token: str) -> AcceptResult:
             ),
             policy_role,
         )
-    linked = _lock_linked(org, set(grants) | set(policy_ws))
+    linked = lock_linked_workspaces(org, ids=set(grants) | set(policy_ws))
     skipped = sorted(
         Workspace.objects.filter(pk__in=[pk for pk in grants if pk not in linked]).values_list(
             "name", flat=True

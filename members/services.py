@@ -6,11 +6,10 @@ then membership rows — the same as orgs.services.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from django.db import transaction
-from django.db.models import QuerySet
 
 from audit.services import record
 from config.errors import Conflict, NotFound, ValidationFailed
@@ -20,14 +19,9 @@ from members.verification import require_verified
 from orgs.governance import check_email_allowed
 from orgs.models import Organization
 from orgs.permissions import OrgCapability, org_role_of, require_org
+from orgs.services import lock_linked_workspaces, lock_org
 from workspaces.models import Workspace, WorkspaceMembership
 from workspaces.services import ensure_not_last_owner
-
-
-def _lock_org(org: Organization) -> Organization:
-    from orgs.services import lock_org
-
-    return lock_org(org)
 
 
 def _lock_membership(org: Organization, membership: OrgMembership) -> OrgMembership:
@@ -75,7 +69,7 @@ def require_member_management(
 def member_change_role(
     *, actor: User, org: Organization, membership: OrgMembership, role: Role
 ) -> OrgMembership:
-    org = _lock_org(org)
+    org = lock_org(org)
     actor_role = org_role_of(actor, org)
     require_org(actor_role, OrgCapability.VIEW)
     membership = _lock_membership(org, membership)
@@ -102,13 +96,6 @@ def _scim_check_hand_edit(org: Organization, user: User, **kwargs: Any) -> None:
     from orgs.scim.services import check_hand_edit
 
     check_hand_edit(org, user, **kwargs)
-
-
-def _linked_workspaces(org: Organization, ids: Iterable[int] | None = None) -> QuerySet[Workspace]:
-    qs = Workspace.objects.filter(organization=org)
-    if ids is not None:
-        qs = qs.filter(pk__in=ids)
-    return qs.order_by("pk")
 
 
 def workspace_grant_via_org(
@@ -201,10 +188,10 @@ def member_set_workspace_access(
     `access` maps workspace pk → role (None revokes). With complete=True it is the member's
     whole access: linked workspaces not listed are revoked (the API's PUT semantics).
     """
-    org = _lock_org(org)
+    org = lock_org(org)
     actor_role = org_role_of(actor, org)
     require_org(actor_role, OrgCapability.VIEW)
-    linked = {w.pk: w for w in _linked_workspaces(org).select_for_update()}
+    linked = lock_linked_workspaces(org)
     membership = _lock_membership(org, membership)
     require_member_management(actor_role, Role(membership.role))
     unknown = [pk for pk in access if pk not in linked]
@@ -255,10 +242,10 @@ def member_set_workspace_access(
             )
 
 
-def _remove_everywhere(*, org: Organization, membership: OrgMembership) -> list[dict]:
-    """Delete the org membership and every membership in the org's linked workspaces (the
+def _remove_everywhere(*, membership: OrgMembership, linked: Mapping[int, Workspace]) -> list[dict]:
+    """Delete the org membership and every membership in the org's `linked` workspaces (the
     caller has locked the org, then the linked workspaces, then the org membership)."""
-    workspaces = list(_linked_workspaces(org))
+    workspaces = list(linked.values())
     ws_memberships = list(
         WorkspaceMembership.objects.select_for_update()
         .filter(user=membership.user, workspace__in=workspaces)
@@ -284,10 +271,10 @@ def _remove_everywhere(*, org: Organization, membership: OrgMembership) -> list[
 @transaction.atomic
 def member_remove(*, actor: User, org: Organization, membership: OrgMembership) -> None:
     """Remove from the org and from all its linked workspaces (direct access included)."""
-    org = _lock_org(org)
+    org = lock_org(org)
     actor_role = org_role_of(actor, org)
     require_org(actor_role, OrgCapability.VIEW)
-    list(_linked_workspaces(org).select_for_update())  # lock order: org, workspaces, memberships
+    linked = lock_linked_workspaces(org)  # before the membership rows (lock order)
     membership = _lock_membership(org, membership)
     if membership.user_id == actor.pk:
         raise Conflict("Use Leave organization to remove yourself.", code="use_leave")
@@ -295,7 +282,7 @@ def member_remove(*, actor: User, org: Organization, membership: OrgMembership) 
     _ensure_not_last_org_owner(org, membership)
     _scim_check_hand_edit(org, membership.user, removing=True)
     user = membership.user
-    lost = _remove_everywhere(org=org, membership=membership)
+    lost = _remove_everywhere(membership=membership, linked=linked)
     record(
         actor=actor,
         action="member.removed",
@@ -307,8 +294,8 @@ def member_remove(*, actor: User, org: Organization, membership: OrgMembership) 
 
 @transaction.atomic
 def member_leave(*, actor: User, org: Organization) -> None:
-    org = _lock_org(org)
-    list(_linked_workspaces(org).select_for_update())  # lock order: org, workspaces, memberships
+    org = lock_org(org)
+    linked = lock_linked_workspaces(org)  # before the membership rows (lock order)
     membership = (
         OrgMembership.objects.select_for_update()
         .select_related("user")
@@ -319,7 +306,7 @@ def member_leave(*, actor: User, org: Organization) -> None:
         raise NotFound("No such organization.")
     _ensure_not_last_org_owner(org, membership)
     _scim_check_hand_edit(org, actor, removing=True)
-    lost = _remove_everywhere(org=org, membership=membership)
+    lost = _remove_everywhere(membership=membership, linked=linked)
     record(
         actor=actor,
         action="member.left",

@@ -264,3 +264,37 @@ def test_link_of_a_workspace_deleted_meanwhile_is_not_found(org_setup):
     Workspace.objects.filter(pk=ws.pk).delete()
     with pytest.raises(NotFound):
         workspace_link(actor=ns.owner, org=ns.org, workspace=ws)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_lock_linked_workspaces_locks_only_the_orgs_linked_ones_in_id_order(org_setup):
+    """The one helper every service uses for the second lock of the order (README)."""
+    from django.db import DatabaseError, transaction
+
+    from orgs.services import lock_linked_workspaces, lock_org
+
+    ns = org_setup
+    standalone = workspace_create(actor=ns.owner, name="Sandbox")
+    seen = []
+
+    def try_lock(pk):
+        try:
+            with transaction.atomic():
+                Workspace.objects.select_for_update(nowait=True).filter(pk=pk).first()
+            seen.append((pk, "free"))
+        except DatabaseError:
+            seen.append((pk, "locked"))
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        org = lock_org(ns.org)
+        linked = lock_linked_workspaces(org, ids=[ns.ws_b.pk, standalone.pk, ns.ws_a.pk])
+        assert list(linked) == sorted([ns.ws_a.pk, ns.ws_b.pk])
+        assert list(lock_linked_workspaces(org)) == list(linked)
+        for pk in (ns.ws_a.pk, standalone.pk):
+            t = threading.Thread(target=try_lock, args=(pk,))
+            t.start()
+            t.join()
+    assert seen == [(ns.ws_a.pk, "locked"), (standalone.pk, "free")]
