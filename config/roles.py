@@ -2,6 +2,8 @@
 
 from django.db import models
 
+from config.errors import NotFound, PermissionDenied
+
 
 class Role(models.IntegerChoices):
     MEMBER = 10, "member"
@@ -19,3 +21,21 @@ class Role(models.IntegerChoices):
     @property
     def title(self) -> str:
         return self.label.title()
+
+
+def role_at_least(role: Role | None, needed: Role) -> bool:
+    """Whether `role` (None: not a member) reaches `needed`."""
+    return role is not None and role >= needed
+
+
+def require_role(role: Role | None, needed: Role, *, missing: str, where: str, doing: str) -> Role:
+    """The one shape of every capability check, org or workspace (docs/rules.md §3): not a member
+    → 404 `missing` (existence is not revealed); a lower role → 403 naming the role needed."""
+    if role is None:
+        raise NotFound(missing)
+    if role < needed:
+        raise PermissionDenied(
+            f"You need the {needed.label} role or higher {where} to {doing}.",
+            code="role_required",
+        )
+    return role
