@@ -1,8 +1,11 @@
 """Roles at both levels, ordered so that "at least admin" is an integer comparison."""
 
-from django.db import models
+from typing import Any
 
-from config.errors import NotFound, PermissionDenied
+from django.db import models
+from django.db.models import QuerySet
+
+from config.errors import Conflict, NotFound, PermissionDenied
 
 
 class Role(models.IntegerChoices):
@@ -39,3 +42,15 @@ def require_role(role: Role | None, needed: Role, *, missing: str, where: str, d
             code="role_required",
         )
     return role
+
+
+def require_another_owner(membership: Any, *, owners: QuerySet[Any], place: str) -> None:
+    """Invariant 2 at either level: refuse to demote or remove `membership` (an org or workspace
+    membership) while it is an owner and `owners` — that level's owners who can act — holds no
+    one else. Call with the organization's or workspace's row locked."""
+    if membership.role == Role.OWNER and not owners.exclude(pk=membership.pk).exists():
+        raise Conflict(
+            f"{membership.user.display_name} is the last owner of {place}. "
+            "Make someone else an owner first.",
+            code="last_owner",
+        )

@@ -13,7 +13,7 @@ from django.db import transaction
 
 from audit.services import record
 from config.errors import Conflict, NotFound, ValidationFailed
-from config.roles import Role
+from config.roles import Role, require_another_owner
 from members.models import OrgMembership, User
 from members.verification import require_verified
 from orgs.governance import check_email_allowed
@@ -36,22 +36,13 @@ def _lock_membership(org: Organization, membership: OrgMembership) -> OrgMembers
     return locked
 
 
-def _other_active_owner(org: Organization, membership: OrgMembership) -> bool:
-    """Another owner who can act: a suspended owner cannot, so they do not count."""
-    return (
-        OrgMembership.objects.filter(organization=org, role=Role.OWNER, suspended_at__isnull=True)
-        .exclude(pk=membership.pk)
-        .exists()
-    )
-
-
 def _ensure_not_last_org_owner(org: Organization, membership: OrgMembership) -> None:
-    if membership.role == Role.OWNER and not _other_active_owner(org, membership):
-        raise Conflict(
-            f"{membership.user.display_name} is the last owner of {org.name}. "
-            "Make someone else an owner first.",
-            code="last_owner",
-        )
+    """The org level of invariant 2 (call with the org row locked): a suspended owner cannot
+    act, so they do not count."""
+    owners = OrgMembership.objects.filter(
+        organization=org, role=Role.OWNER, suspended_at__isnull=True
+    )
+    require_another_owner(membership, owners=owners, place=org.name)
 
 
 def require_member_management(

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from audit.services import record
 from config.errors import Conflict, NotFound, ValidationFailed
-from config.roles import Role
+from config.roles import Role, require_another_owner
 from config.slugs import unique_slug
 from members.models import User
 from workspaces.models import (
@@ -89,18 +89,10 @@ def workspace_create(*, actor: User, name: str) -> Workspace:
     return workspace
 
 
-def _owner_count(workspace: Workspace) -> int:
-    return WorkspaceMembership.objects.filter(workspace=workspace, role=Role.OWNER).count()
-
-
 def ensure_not_last_owner(workspace: Workspace, membership: WorkspaceMembership) -> None:
-    """Call with the workspace row locked."""
-    if membership.role == Role.OWNER and _owner_count(workspace) <= 1:
-        raise Conflict(
-            f"{membership.user.display_name} is the last owner of {workspace.name}. "
-            "Make someone else an owner first.",
-            code="last_owner",
-        )
+    """The workspace level of invariant 2 (call with the workspace row locked)."""
+    owners = WorkspaceMembership.objects.filter(workspace=workspace, role=Role.OWNER)
+    require_another_owner(membership, owners=owners, place=workspace.name)
 
 
 def _check_role_change_rights(

@@ -138,6 +138,34 @@ def test_last_org_owner_cannot_be_demoted(org_setup):
         member_change_role(actor=ns.owner, org=ns.org, membership=owner_m, role=Role.ADMIN)
 
 
+def test_last_owner_is_refused_alike_at_both_levels(org_setup):
+    """One check (config.roles.require_another_owner) with each level's owners."""
+    from workspaces.services import workspace_member_change_role
+
+    ns = org_setup
+    org_m = OrgMembership.objects.get(organization=ns.org, user=ns.owner)
+    ws_m = WorkspaceMembership.objects.get(workspace=ns.ws_a, user=ns.owner)
+    with pytest.raises(Conflict) as org_refusal:
+        member_change_role(actor=ns.owner, org=ns.org, membership=org_m, role=Role.ADMIN)
+    with pytest.raises(Conflict) as ws_refusal:
+        workspace_member_change_role(actor=ns.owner, membership=ws_m, role=Role.ADMIN)
+    assert org_refusal.value.code == ws_refusal.value.code == "last_owner"
+    assert org_refusal.value.message == (
+        "Olivia Owner is the last owner of Acme Corp. Make someone else an owner first."
+    )
+    assert ws_refusal.value.message == (
+        "Olivia Owner is the last owner of Production. Make someone else an owner first."
+    )
+    # With a second owner at each level, the same demotions go through.
+    second = UserFactory()
+    OrgMembership.objects.create(organization=ns.org, user=second, role=Role.OWNER)
+    add_to_workspace(second, ns.ws_a, Role.OWNER)
+    member_change_role(actor=ns.owner, org=ns.org, membership=org_m, role=Role.ADMIN)
+    workspace_member_change_role(actor=ns.owner, membership=ws_m, role=Role.ADMIN)
+    assert OrgMembership.objects.get(pk=org_m.pk).role == Role.ADMIN
+    assert WorkspaceMembership.objects.get(pk=ws_m.pk).role == Role.ADMIN
+
+
 def test_admin_cannot_touch_owner_or_grant_owner(org_setup):
     ns = org_setup
     owner_m = OrgMembership.objects.get(organization=ns.org, user=ns.owner)
