@@ -649,13 +649,33 @@ def leave(request):
 # --- bulk actions ---------------------------------------------------------------------------
 
 
-def _bulk_context(request, **extra) -> dict:
-    return {
-        "org": request.org,
-        "counts": selectors.directory_counts(request.org),
-        "can_manage": True,
-        **extra,
-    }
+def _bulk_page(request, *, kind: str, rows: list, action_labels: dict, ids: list, **extra):
+    """The preview (or, after confirming, the outcome) of one bulk action on members or
+    invitations: one row each, on the directory tab `kind`."""
+    action = request.POST.get("action", "")
+    return render(
+        request,
+        "members/bulk.html",
+        {
+            "org": request.org,
+            "counts": selectors.directory_counts(request.org),
+            "can_manage": True,
+            "rows": rows,
+            "applied": _bulk_confirmed(request),
+            "kind": kind,
+            "tab": kind,
+            "action": action,
+            "action_label": action_labels[action],
+            "ids": ids,
+            "ok_count": sum(r.ok for r in rows),
+            **extra,
+        },
+    )
+
+
+def _bulk_confirmed(request) -> bool:
+    """The first POST previews (a dry run); the confirm button posts again with confirm=1."""
+    return request.POST.get("confirm") == "1"
 
 
 @require_POST
@@ -691,7 +711,6 @@ def members_bulk_view(request):
         for message in errors.values():
             messages.error(request, message)
         return redirect("org_members:directory", org_slug=org.slug)
-    apply = request.POST.get("confirm") == "1"
     rows = bulk.members_bulk(
         actor=request.user,
         org=org,
@@ -699,24 +718,16 @@ def members_bulk_view(request):
         action=action,
         role=role,
         workspace=workspace,
-        apply=apply,
+        apply=_bulk_confirmed(request),
     )
-    return render(
+    return _bulk_page(
         request,
-        "members/bulk.html",
-        _bulk_context(
-            request,
-            rows=rows,
-            applied=apply,
-            kind="members",
-            action=action,
-            action_label=bulk.MEMBER_ACTIONS[action],
-            ids=[m.public_id for m in memberships],
-            role=role,
-            workspace=workspace,
-            ok_count=sum(r.ok for r in rows),
-            tab="members",
-        ),
+        kind="members",
+        rows=rows,
+        action_labels=bulk.MEMBER_ACTIONS,
+        ids=[m.public_id for m in memberships],
+        role=role,
+        workspace=workspace,
     )
 
 
@@ -733,24 +744,15 @@ def invitations_bulk_view(request):
     if not invitations or action not in bulk.INVITATION_ACTIONS:
         messages.error(request, "Select at least one invitation, then Resend or Revoke.")
         return redirect("org_members:invitations", org_slug=org.slug)
-    apply = request.POST.get("confirm") == "1"
     rows, fresh = bulk.invitations_bulk(
-        actor=request.user, invitations=invitations, action=action, apply=apply
+        actor=request.user, invitations=invitations, action=action, apply=_bulk_confirmed(request)
     )
     if fresh:
         _keep_fresh_links(request, org, fresh)
-    return render(
+    return _bulk_page(
         request,
-        "members/bulk.html",
-        _bulk_context(
-            request,
-            rows=rows,
-            applied=apply,
-            kind="invitations",
-            action=action,
-            action_label=bulk.INVITATION_ACTIONS[action],
-            ids=[i.public_id for i in invitations],
-            ok_count=sum(r.ok for r in rows),
-            tab="invitations",
-        ),
+        kind="invitations",
+        rows=rows,
+        action_labels=bulk.INVITATION_ACTIONS,
+        ids=[i.public_id for i in invitations],
     )
