@@ -510,6 +510,21 @@ class AcceptResult:
         )
 
 
+def access_on_accept(org: Organization, grants: dict[int, Role]) -> dict[int, tuple[Role, bool]]:
+    """Workspace pk → (role, whether from the default access policy) that accepting an
+    invitation carrying `grants` gives today: its own grants, then the default-grant policy's
+    workspaces it does not name. The invite page's preview shows exactly this."""
+    access = {pk: (role, False) for pk, role in grants.items()}
+    policy = default_workspace_grant(org.pk)
+    if policy:
+        ws_ids, policy_role = policy
+        for pk in Workspace.objects.filter(organization=org, public_id__in=ws_ids).values_list(
+            "pk", flat=True
+        ):
+            access.setdefault(pk, (policy_role, True))
+    return access
+
+
 @transaction.atomic
 def invitation_accept(*, user: User, token: str) -> AcceptResult:
     """Join the org and get the invitation's workspace grants, all in one transaction."""
@@ -536,17 +551,8 @@ def invitation_accept(*, user: User, token: str) -> AcceptResult:
     invited_grants = list(inv.grants.all())
     grants = {g.workspace_id: Role(g.role) for g in invited_grants}
     sources = {g.workspace_id: g.source for g in invited_grants}
-    policy = default_workspace_grant(org.pk)
-    policy_ws = {}
-    if policy:
-        ws_ids, policy_role = policy
-        policy_ws = dict.fromkeys(
-            Workspace.objects.filter(organization=org, public_id__in=ws_ids).values_list(
-                "pk", flat=True
-            ),
-            policy_role,
-        )
-    linked = lock_linked_workspaces(org, ids=set(grants) | set(policy_ws))
+    access = access_on_accept(org, grants)
+    linked = lock_linked_workspaces(org, ids=access)
     skipped = sorted(
         Workspace.objects.filter(pk__in=[pk for pk in grants if pk not in linked]).values_list(
             "name", flat=True
@@ -587,10 +593,11 @@ def invitation_accept(*, user: User, token: str) -> AcceptResult:
     )
     for pk in sorted(linked):
         source = sources.get(pk, WorkspaceMembership.Source.ORG)
-        if pk in grants:
-            actor, role, details = inviter, grants[pk], {"invitation": inv.public_id}
+        role, from_policy = access[pk]
+        if not from_policy:
+            actor, details = inviter, {"invitation": inv.public_id}
         else:
-            actor, role = None, policy_ws[pk]
+            actor = None
             details = {"invitation": inv.public_id, "policy": "default_workspace_grant"}
         # Accepting an invitation never lowers access someone already has.
         m = workspace_grant_via_org(

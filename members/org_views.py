@@ -21,6 +21,7 @@ from members import bulk, selectors
 from members.invitation_email import invitation_link
 from members.invitations import (
     MAX_EMAILS_AT_ONCE,
+    access_on_accept,
     get_invitation,
     invitation_resend,
     invitation_revoke,
@@ -43,7 +44,6 @@ from members.services import (
     member_set_workspace_access,
 )
 from orgs.decorators import org_view
-from orgs.governance import default_workspace_grant
 from orgs.permissions import OrgCapability, org_can, require_org
 from orgs.selectors import member_removal_impact
 
@@ -314,19 +314,18 @@ def _preview(request, form) -> list[dict]:
         org_role = Role(int(form.data.get("org_role", Role.MEMBER)))
     except ValueError:
         org_role = Role.MEMBER
-    access, granted = [], set()
+    grants = {}
     for ws in form.workspaces:
         value = form.data.get(f"ws_{ws.public_id}")
         if value and value.isdigit() and int(value) in Role.values:
-            access.append(f"{ws.name} ({Role(int(value)).label})")
-            granted.add(ws.public_id)
-    policy = default_workspace_grant(request.org.pk)
-    if policy:
-        access += [
-            f"{ws.name} ({policy[1].label}, from the default access policy)"
-            for ws in form.workspaces
-            if ws.public_id in policy[0] and ws.public_id not in granted
-        ]
+            grants[ws.pk] = Role(int(value))
+    gets = access_on_accept(request.org, grants)  # what accepting will give, decided there
+    access = []
+    # The chosen grants first, then the policy's (a stable sort keeps the workspaces' order).
+    for ws in sorted((w for w in form.workspaces if w.pk in gets), key=lambda w: gets[w.pk][1]):
+        role, from_policy = gets[ws.pk]
+        why = ", from the default access policy" if from_policy else ""
+        access.append(f"{ws.name} ({role.label}{why})")
     problems = invite_problems(request.org, emails)
     return [
         {

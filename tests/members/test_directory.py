@@ -266,6 +266,47 @@ def test_invite_rate_limited_page_says_when(org_setup, login, settings):
     assert b"1 invitations per hour" in response.content and b"UTC" in response.content
 
 
+def test_preview_shows_exactly_what_accepting_grants(org_setup, login):
+    """One source of truth: the preview asks members.invitations.access_on_accept, which the
+    acceptance itself uses (the invitation's grants, then the default access policy's)."""
+    from members.invitations import invitation_accept, member_invite
+    from orgs.governance_services import policy_set
+    from orgs.models import GovernancePolicy
+    from workspaces.models import WorkspaceMembership
+
+    s = org_setup
+    policy_set(
+        actor=s.owner,
+        org=s.org,
+        kind=GovernancePolicy.Kind.DEFAULT_WORKSPACE_GRANT,
+        value={"workspaces": [s.ws_a.public_id, s.ws_b.public_id], "role": "member"},
+    )
+    body = (
+        login(s.owner)
+        .post(
+            url(s.org, "invite_preview"),
+            {"emails": "dana@example.test", "org_role": 10, f"ws_{s.ws_b.public_id}": 20},
+            HTTP_HX_REQUEST="true",
+        )
+        .content.decode()
+    )
+    assert (
+        "Member of Acme Corp; Staging (admin), Production (member, from the default access policy)"
+        in body
+    )
+    (inv,) = member_invite(
+        actor=s.owner,
+        org=s.org,
+        emails=["dana@example.test"],
+        org_role=Role.MEMBER,
+        grants={s.ws_b.pk: Role.ADMIN},
+    )
+    dana = UserFactory(email="dana@example.test")
+    invitation_accept(user=dana, token=inv.token)
+    got = WorkspaceMembership.objects.filter(user=dana).values_list("workspace__name", "role")
+    assert set(got) == {("Staging", Role.ADMIN), ("Production", Role.MEMBER)}
+
+
 def test_live_preview(org_setup, login):
     s = org_setup
     response = login(s.admin).post(
