@@ -31,11 +31,30 @@ from workspaces.models import Workspace, WorkspaceMembership
 REASON_MAX = 200
 
 
-def require_lifecycle(actor_role: Role | None, capability: OrgCapability, target_role) -> None:
+def _lifecycle_capabilities(capability: OrgCapability, target_role) -> list[OrgCapability]:
     """The capability from the table; an owner as the subject also needs MANAGE_OWNERS."""
-    require_org(actor_role, capability)
     if target_role is not None and Role(target_role) == Role.OWNER:
-        require_org(actor_role, OrgCapability.MANAGE_OWNERS)
+        return [capability, OrgCapability.MANAGE_OWNERS]
+    return [capability]
+
+
+def require_lifecycle(actor_role: Role | None, capability: OrgCapability, target_role) -> None:
+    for needed in _lifecycle_capabilities(capability, target_role):
+        require_org(actor_role, needed)
+
+
+def may_suspend(
+    *, actor: User, actor_role: Role | None, org: Organization, membership: OrgMembership
+) -> bool:
+    """Whether member_suspend / member_unsuspend let the actor act on this member (pages ask
+    this to offer the buttons): not oneself, and their highest role at either level decides."""
+    if membership.user_id == actor.pk:
+        return False
+    highest = _highest_role(org, membership)
+    return all(
+        org_can(actor_role, c)
+        for c in _lifecycle_capabilities(OrgCapability.SUSPEND_MEMBERS, highest)
+    )
 
 
 def _highest_role(org: Organization, membership: OrgMembership) -> Role:

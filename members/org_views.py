@@ -30,6 +30,7 @@ from members.invitations import (
     parse_emails,
 )
 from members.lifecycle import (
+    may_suspend,
     member_reinstate,
     member_suspend,
     member_unsuspend,
@@ -38,6 +39,7 @@ from members.lifecycle import (
 )
 from members.models import OrgMembership
 from members.services import (
+    may_manage_member,
     member_change_role,
     member_leave,
     member_remove,
@@ -401,19 +403,13 @@ def _member_context(request, membership) -> dict:
     org, viewer_role = request.org, request.org_role
     target_role = Role(membership.role)
     is_self = membership.user_id == request.user.pk
-    can_manage = org_can(viewer_role, OrgCapability.MANAGE_MEMBERS) and (
-        target_role < Role.OWNER or org_can(viewer_role, OrgCapability.MANAGE_OWNERS)
-    )
+    can_manage = may_manage_member(viewer_role, target_role)
     grants = selectors.member_grants(org, membership)
     held = {g.membership.workspace_id: g.membership for g in grants}
     show_activity = is_self or org_can(viewer_role, OrgCapability.VIEW_USAGE_AUDIT)
     activity = selectors.member_recent_activity(org, membership) if show_activity else []
-    # An owner at either level (org, or one of its workspaces) is suspended only by an owner.
-    highest = max([target_role, *(Role(g.membership.role) for g in grants)])
-    can_suspend = (
-        not is_self
-        and org_can(viewer_role, OrgCapability.SUSPEND_MEMBERS)
-        and (highest < Role.OWNER or org_can(viewer_role, OrgCapability.MANAGE_OWNERS))
+    can_suspend = may_suspend(
+        actor=request.user, actor_role=viewer_role, org=org, membership=membership
     )
     from orgs.scim.services import managed_identity, managed_workspaces
 

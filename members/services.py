@@ -18,7 +18,7 @@ from members.models import OrgMembership, User
 from members.verification import require_verified
 from orgs.governance import check_email_allowed
 from orgs.models import Organization
-from orgs.permissions import OrgCapability, org_role_of, require_org
+from orgs.permissions import OrgCapability, org_can, org_role_of, require_org
 from orgs.services import lock_linked_workspaces, lock_org
 from workspaces.models import Workspace, WorkspaceMembership
 from workspaces.services import ensure_not_last_owner
@@ -45,15 +45,22 @@ def _ensure_not_last_org_owner(org: Organization, membership: OrgMembership) -> 
     require_another_owner(membership, owners=owners, place=org.name)
 
 
+def _member_management(target_role: Role | None, new_role: Role | None = None) -> OrgCapability:
+    """Admins manage members below owner; touching the owner role needs an owner (docs/rules.md §3)."""
+    touches_owner = Role.OWNER in (target_role, new_role)
+    return OrgCapability.MANAGE_OWNERS if touches_owner else OrgCapability.MANAGE_MEMBERS
+
+
 def require_member_management(
     actor_role: Role | None, target_role: Role | None, new_role: Role | None = None
 ) -> None:
-    """Admins manage members below owner; touching the owner role needs an owner (docs/rules.md §3)."""
-    touches_owner = Role.OWNER in (target_role, new_role)
-    require_org(
-        actor_role,
-        OrgCapability.MANAGE_OWNERS if touches_owner else OrgCapability.MANAGE_MEMBERS,
-    )
+    require_org(actor_role, _member_management(target_role, new_role))
+
+
+def may_manage_member(actor_role: Role | None, target_role: Role) -> bool:
+    """Whether the services let `actor_role` change or remove a member holding `target_role`
+    (pages ask this to offer the controls)."""
+    return org_can(actor_role, _member_management(target_role))
 
 
 @transaction.atomic

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from audit.services import record
 from config.errors import Conflict, NotFound, ValidationFailed
-from config.roles import Role, require_another_owner
+from config.roles import Role, require_another_owner, role_at_least
 from config.slugs import unique_slug
 from members.models import User
 from workspaces.models import (
@@ -32,6 +32,7 @@ from workspaces.permissions import (
     WorkspaceCapability,
     require_workspace,
     require_workspace_capability,
+    required_role,
     workspace_role_of,
 )
 
@@ -95,15 +96,25 @@ def ensure_not_last_owner(workspace: Workspace, membership: WorkspaceMembership)
     require_another_owner(membership, owners=owners, place=workspace.name)
 
 
+def _role_change_capability(current: Role | None, new: Role | None) -> WorkspaceCapability:
+    """Admins manage members below owner; only owners touch the owner role."""
+    touches_owner = current == Role.OWNER or new == Role.OWNER
+    return (
+        WorkspaceCapability.MANAGE_OWNERS if touches_owner else WorkspaceCapability.MANAGE_MEMBERS
+    )
+
+
 def _check_role_change_rights(
     actor_role: Role, current: Role | None, new: Role | None, workspace: Workspace
 ) -> None:
-    """Admins manage members below owner; only owners touch the owner role."""
-    touches_owner = current == Role.OWNER or new == Role.OWNER
-    capability = (
-        WorkspaceCapability.MANAGE_OWNERS if touches_owner else WorkspaceCapability.MANAGE_MEMBERS
-    )
-    require_workspace(actor_role, workspace, capability)
+    require_workspace(actor_role, workspace, _role_change_capability(current, new))
+
+
+def may_manage_member(actor_role: Role | None, target_role: Role, workspace: Workspace) -> bool:
+    """Whether the services let `actor_role` change or remove a member holding `target_role`
+    here (the members page asks this to offer the controls)."""
+    capability = _role_change_capability(target_role, None)
+    return role_at_least(actor_role, required_role(workspace, capability))
 
 
 @transaction.atomic

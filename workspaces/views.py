@@ -249,9 +249,9 @@ def _members_page(request, *, add_form=None, error=None, status=200):
     role_choices = [r for r in Role if is_owner or r < Role.OWNER]
     memberships = list(selectors.workspace_members(workspace))
     for m in memberships:
-        # What this viewer may change on the row; the service re-checks on submit.
-        m.manageable = (
-            can_manage and m.user_id != request.user.pk and (is_owner or m.role < Role.OWNER)
+        # What this viewer may change on the row, as the service decides (it re-checks on submit).
+        m.manageable = m.user_id != request.user.pk and services.may_manage_member(
+            request.workspace_role, Role(m.role), workspace
         )
     return render(
         request,
