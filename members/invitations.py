@@ -392,7 +392,8 @@ def _reset_delivery(inv: Invitation, *, now: datetime) -> str:
 
 @transaction.atomic
 def invitation_resend(*, actor: User, invitation: Invitation) -> tuple[Invitation, str]:
-    """A fresh token and a fresh 7-day expiry (expired invitations too); the old link dies."""
+    """A fresh token and a fresh INVITATION_TTL_DAYS expiry (expired invitations too); the old
+    link dies."""
     org = lock_org(invitation.organization)
     actor_role = org_role_of(actor, org)
     require_org(actor_role, OrgCapability.VIEW)

@@ -238,7 +238,10 @@ def reinstate_plan(*, actor_role: Role, org: Organization, event: AuditEvent) ->
             grant.skip = "only an organization owner can give back the owner role"
         plan.grants.append(grant)
     if timezone.now() - event.occurred_at > REINSTATE_WINDOW:
-        plan.problem = "Removals older than 90 days cannot be undone; invite them again instead."
+        plan.problem = (
+            f"Removals older than {REINSTATE_WINDOW.days} days cannot be undone; invite them "
+            "again instead."
+        )
     elif OrgMembership.objects.filter(organization=org, user=user).exists():
         plan.problem = f"{user.display_name} is a member again already."
     elif event.public_id in set(_reinstated_events(org)):

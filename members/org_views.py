@@ -30,6 +30,7 @@ from members.invitations import (
     parse_emails,
 )
 from members.lifecycle import (
+    REINSTATE_WINDOW,
     may_suspend,
     member_reinstate,
     member_suspend,
@@ -193,6 +194,7 @@ def invitations(request):
             "can_manage": org_can(request.org_role, OrgCapability.MANAGE_MEMBERS),
             "tab": "invitations",
             "fresh_links": _pop_fresh_links(request, org),
+            "invitation_ttl_days": settings.INVITATION_TTL_DAYS,
         },
     )
 
@@ -262,7 +264,8 @@ class InviteForm(forms.Form):
         widget=forms.Textarea(
             attrs={"rows": 4, "placeholder": "ana@acme.com, ben@acme.com\nor one per line"}
         ),
-        help_text="Paste one or more addresses, separated by commas, spaces or new lines.",
+        help_text=f"Paste up to {MAX_EMAILS_AT_ONCE} addresses, separated by commas, spaces or new "
+        "lines.",
     )
     org_role = forms.TypedChoiceField(label="Organization role", coerce=int)
 
@@ -380,6 +383,7 @@ def invite(request):
             "preview": preview,
             "per_email": per_email,
             "counts": selectors.directory_counts(request.org),
+            "invitation_ttl_days": settings.INVITATION_TTL_DAYS,
         },
         status=status,
     )
@@ -537,13 +541,14 @@ def member_unsuspend_view(request, member_id):
 
 @org_view(OrgCapability.REINSTATE_MEMBERS)
 def removed(request):
-    """Members removed in the last 90 days who can be reinstated with their previous access."""
+    """Members removed in the reinstating window who can be reinstated with their previous access."""
     return render(
         request,
         "members/removed.html",
         {
             "org": request.org,
             "removals": removed_members(request.org),
+            "reinstate_window_days": REINSTATE_WINDOW.days,
             "counts": selectors.directory_counts(request.org),
             "can_manage": org_can(request.org_role, OrgCapability.MANAGE_MEMBERS),
             "tab": "removed",

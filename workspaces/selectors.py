@@ -127,6 +127,7 @@ def run_stats(workspace: Workspace, days: int = 30) -> dict:
         rows=Sum("rows_processed"),
     )
     stats["rows"] = stats["rows"] or 0
+    stats["days"] = days
     stats["success_rate"] = (
         round(100 * (stats["runs"] - stats["failed"]) / stats["runs"], 1) if stats["runs"] else None
     )

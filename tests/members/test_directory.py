@@ -325,3 +325,24 @@ def test_live_preview(org_setup, login):
     assert "bad is not a valid email address" in body
     assert body.count("<tr>") == 4  # header + one row per address
     assert not Invitation.objects.exists()
+
+
+def test_pages_state_the_link_lifetime_and_the_address_cap_from_their_settings(
+    org_setup, login, settings
+):
+    """Durations and caps are rendered from the one setting/constant, never typed into a page."""
+    from members import bulk
+    from members.invitations import MAX_EMAILS_AT_ONCE, member_invite
+
+    s = org_setup
+    settings.INVITATION_TTL_DAYS = 3
+    client = login(s.owner)
+    invite_page = client.get(url(s.org, "invite")).content.decode()
+    assert "valid for 3 days" in invite_page and "7 days" not in invite_page
+    assert f"Paste up to {MAX_EMAILS_AT_ONCE} addresses" in invite_page
+    invs = member_invite(
+        actor=s.owner, org=s.org, emails=["a@example.test"], org_role=Role.MEMBER, grants={}
+    )
+    assert "fresh link valid for 3 days" in client.get(url(s.org, "invitations")).content.decode()
+    rows, _ = bulk.invitations_bulk(actor=s.owner, invitations=invs, action="resend")
+    assert rows[0].change.startswith("gets a fresh 3-day link")
