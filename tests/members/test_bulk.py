@@ -165,15 +165,9 @@ def test_bulk_pages_refuse_members_and_ignore_other_orgs_ids(org_setup, login):
     assert login(s.owner).get(url).status_code == 405
 
 
-def test_invitation_pages_preview_then_confirm(org_setup, login):
+def test_invitation_pages_preview_then_confirm(org_setup, login, invite):
     s = org_setup
-    invs = member_invite(
-        actor=s.owner,
-        org=s.org,
-        emails=["a@acme.test", "b@acme.test"],
-        org_role=Role.MEMBER,
-        grants={},
-    )
+    invs = invite(s.owner, s.org, "a@acme.test", "b@acme.test")
     client = login(s.admin)
     url = f"/o/{s.org.slug}/members/invitations/bulk/"
     data = {"invitations": [i.public_id for i in invs], "action": "revoke"}

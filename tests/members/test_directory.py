@@ -266,10 +266,10 @@ def test_invite_rate_limited_page_says_when(org_setup, login, settings):
     assert b"1 invitations per hour" in response.content and b"UTC" in response.content
 
 
-def test_preview_shows_exactly_what_accepting_grants(org_setup, login):
+def test_preview_shows_exactly_what_accepting_grants(org_setup, login, invite):
     """One source of truth: the preview asks members.invitations.access_on_accept, which the
     acceptance itself uses (the invitation's grants, then the default access policy's)."""
-    from members.invitations import invitation_accept, member_invite
+    from members.invitations import invitation_accept
     from orgs.governance_services import policy_set
     from orgs.models import GovernancePolicy
     from workspaces.models import WorkspaceMembership
@@ -294,13 +294,7 @@ def test_preview_shows_exactly_what_accepting_grants(org_setup, login):
         "Member of Acme Corp; Staging (admin), Production (member, from the default access policy)"
         in body
     )
-    (inv,) = member_invite(
-        actor=s.owner,
-        org=s.org,
-        emails=["dana@example.test"],
-        org_role=Role.MEMBER,
-        grants={s.ws_b.pk: Role.ADMIN},
-    )
+    (inv,) = invite(s.owner, s.org, "dana@example.test", grants={s.ws_b.pk: Role.ADMIN})
     dana = UserFactory(email="dana@example.test")
     invitation_accept(user=dana, token=inv.token)
     got = WorkspaceMembership.objects.filter(user=dana).values_list("workspace__name", "role")
@@ -328,11 +322,11 @@ def test_live_preview(org_setup, login):
 
 
 def test_pages_state_the_link_lifetime_and_the_address_cap_from_their_settings(
-    org_setup, login, settings
+    org_setup, login, settings, invite
 ):
     """Durations and caps are rendered from the one setting/constant, never typed into a page."""
     from members import bulk
-    from members.invitations import MAX_EMAILS_AT_ONCE, member_invite
+    from members.invitations import MAX_EMAILS_AT_ONCE
 
     s = org_setup
     settings.INVITATION_TTL_DAYS = 3
@@ -340,9 +334,7 @@ def test_pages_state_the_link_lifetime_and_the_address_cap_from_their_settings(
     invite_page = client.get(url(s.org, "invite")).content.decode()
     assert "valid for 3 days" in invite_page and "7 days" not in invite_page
     assert f"Paste up to {MAX_EMAILS_AT_ONCE} addresses" in invite_page
-    invs = member_invite(
-        actor=s.owner, org=s.org, emails=["a@example.test"], org_role=Role.MEMBER, grants={}
-    )
+    invs = invite(s.owner, s.org, "a@example.test")
     assert "fresh link valid for 3 days" in client.get(url(s.org, "invitations")).content.decode()
     rows, _ = bulk.invitations_bulk(actor=s.owner, invitations=invs, action="resend")
     assert rows[0].change.startswith("gets a fresh 3-day link")
