@@ -25,16 +25,7 @@ from orgs.models import GovernancePolicy, Organization, WorkspaceLinkPeriod, slu
 from orgs.permissions import OrgCapability, require_org_capability
 from workspaces.models import Workspace, WorkspaceMembership
 from workspaces.permissions import WorkspaceCapability, require_workspace_capability
-from workspaces.services import lock_workspace as _lock_workspace_row
-from workspaces.services import workspace_create
-
-
-def lock_workspace(workspace: Workspace) -> Workspace:
-    """Lock the workspace row; one deleted meanwhile is a 404, not a crash."""
-    try:
-        return _lock_workspace_row(workspace)
-    except Workspace.DoesNotExist:
-        raise NotFound("No such workspace.") from None
+from workspaces.services import lock_workspace, workspace_create
 
 
 def _slug_taken_error(slug: str) -> ValidationFailed:

@@ -62,7 +62,12 @@ def resource_kind(obj_or_model: Resource | type[Resource]) -> str:
 
 
 def lock_workspace(workspace: Workspace) -> Workspace:
-    return Workspace.objects.select_for_update().get(pk=workspace.pk)
+    """Lock the workspace row (after the org row, if any: README lock order); one deleted
+    meanwhile is a 404, not a crash."""
+    locked: Workspace | None = Workspace.objects.select_for_update().filter(pk=workspace.pk).first()
+    if locked is None:
+        raise NotFound("No such workspace.")
+    return locked
 
 
 def workspace_slug(name: str) -> str:

@@ -292,6 +292,13 @@ def test_link_of_a_workspace_deleted_meanwhile_is_not_found(org_setup):
     Workspace.objects.filter(pk=ws.pk).delete()
     with pytest.raises(NotFound):
         workspace_link(actor=ns.owner, org=ns.org, workspace=ws)
+    # The one workspace lock (workspaces.services.lock_workspace) answers alike for its own
+    # services: a member change in a workspace deleted meanwhile is a 404, not a crash.
+    from workspaces.services import workspace_member_change_role
+
+    membership = WorkspaceMembership(workspace=ws, user=ns.owner, role=Role.OWNER)
+    with pytest.raises(NotFound):
+        workspace_member_change_role(actor=ns.owner, membership=membership, role=Role.ADMIN)
 
 
 @pytest.mark.postgres
