@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from billing.linked_rows import linked_rows as _linked_rows
 from billing.models import ActiveMemberCount
-from billing.rollups import ACTIVE_WINDOW_DAYS
+from billing.rollups import ACTIVE_WINDOW_DAYS as ACTIVE_WINDOW_DAYS  # the usage page says it
 from config.bounds import DAY_RANGE_HINT, day_in_bounds
 from config.errors import ValidationFailed
 from orgs.models import Organization, WorkspaceLinkPeriod

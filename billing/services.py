@@ -114,6 +114,15 @@ def is_sales_led(plan: Plan) -> bool:
     return plan.monthly_price_cents == 0 and not plan.is_default
 
 
+def is_upgrade(current: Plan, new: Plan) -> bool:
+    """Whether `new` ranks above `current` in the catalogue's order (Plan.Meta.ordering: sort order,
+    then price), so that Enterprise, priced by sales, still ranks above Business."""
+    return (new.sort_order, new.monthly_price_cents) > (
+        current.sort_order,
+        current.monthly_price_cents,
+    )
+
+
 def plan_change_preview(org: Organization, plan: Plan) -> list:
     """Current usage against the new plan's limits (LimitUse rows; `over` marks a problem)."""
     return limits_against(plan, usage_of(org))

@@ -45,8 +45,7 @@ def _plan_cards(current: Plan, usage) -> list[dict]:
                 "plan": plan,
                 "price": price_label(plan),
                 "current": plan.pk == current.pk,
-                "upgrade": (plan.sort_order, plan.monthly_price_cents)
-                > (current.sort_order, current.monthly_price_cents),
+                "upgrade": services.is_upgrade(current, plan),
                 "blocked_by": [r.label.lower() for r in over],
                 "sales_led": services.is_sales_led(plan),
             }

@@ -1,6 +1,11 @@
 """Roles at both levels, ordered so that "at least admin" is an integer comparison."""
 
+from typing import Any
+
 from django.db import models
+from django.db.models import QuerySet
+
+from config.errors import Conflict, NotFound, PermissionDenied
 
 
 class Role(models.IntegerChoices):
@@ -19,3 +24,33 @@ class Role(models.IntegerChoices):
     @property
     def title(self) -> str:
         return self.label.title()
+
+
+def role_at_least(role: Role | None, needed: Role) -> bool:
+    """Whether `role` (None: not a member) reaches `needed`."""
+    return role is not None and role >= needed
+
+
+def require_role(role: Role | None, needed: Role, *, missing: str, where: str, doing: str) -> Role:
+    """The one shape of every capability check, org or workspace (docs/rules.md §3): not a member
+    → 404 `missing` (existence is not revealed); a lower role → 403 naming the role needed."""
+    if role is None:
+        raise NotFound(missing)
+    if role < needed:
+        raise PermissionDenied(
+            f"You need the {needed.label} role or higher {where} to {doing}.",
+            code="role_required",
+        )
+    return role
+
+
+def require_another_owner(membership: Any, *, owners: QuerySet[Any], place: str) -> None:
+    """Invariant 2 at either level: refuse to demote or remove `membership` (an org or workspace
+    membership) while it is an owner and `owners` — that level's owners who can act — holds no
+    one else. Call with the organization's or workspace's row locked."""
+    if membership.role == Role.OWNER and not owners.exclude(pk=membership.pk).exists():
+        raise Conflict(
+            f"{membership.user.display_name} is the last owner of {place}. "
+            "Make someone else an owner first.",
+            code="last_owner",
+        )

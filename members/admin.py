@@ -1,5 +1,6 @@
 """Support admin for accounts, org memberships, invitations, API tokens and two-factor devices."""
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import Count
 
@@ -134,7 +135,9 @@ class InvitationAdmin(ViewOnlyAdmin):
     inlines = [InvitationGrantInline]
     actions = ["resend"]
 
-    @admin.action(description="Resend the selected invitations (new 7-day link)")
+    @admin.action(
+        description=f"Resend the selected invitations (new {settings.INVITATION_TTL_DAYS}-day link)"
+    )
     def resend(self, request, queryset):
         """Through the invitation service: it checks the actor's org role and audits the resend."""
         from members.invitations import invitation_resend

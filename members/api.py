@@ -345,7 +345,8 @@ def list_invitations(
     summary="Resend an invitation",
 )
 def resend_invitation(request, org_id: str, invitation_id: str):
-    """A fresh link valid 7 days (expired invitations too); the old link stops working."""
+    """A fresh link, valid as long as a new invitation's (expired invitations too); the old link
+    stops working."""
     throttle_invitations(request)
     org, _ = org_of(request, org_id)
     invitation, _raw = invitations.invitation_resend(

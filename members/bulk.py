@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import transaction
 
 from config.errors import DomainError
@@ -156,7 +157,10 @@ def invitations_bulk(
                 if apply:
                     fresh.append((fresh_inv, token))
 
-            text = "gets a fresh 7-day link; the previous one stops working"
+            text = (
+                f"gets a fresh {settings.INVITATION_TTL_DAYS}-day link; the previous one stops "
+                "working"
+            )
         else:
 
             def change(inv=inv):

@@ -47,6 +47,7 @@ from orgs.governance import (
 )
 from orgs.models import Organization
 from orgs.permissions import OrgCapability, org_role_of, require_org
+from orgs.services import lock_linked_workspaces, lock_org
 from workspaces.models import Workspace, WorkspaceMembership
 
 log = logging.getLogger(__name__)
@@ -274,15 +275,6 @@ def _require_role_for(actor_role: Role | None, roles) -> None:
         require_org(actor_role, OrgCapability.MANAGE_OWNERS)
 
 
-def _lock_linked(org: Organization, pks) -> dict[int, Workspace]:
-    return {
-        w.pk: w
-        for w in Workspace.objects.select_for_update()
-        .filter(organization=org, pk__in=list(pks))
-        .order_by("pk")
-    }
-
-
 def _expire_stale(org: Organization, emails: list[str]) -> None:
     """Pending invitations past their expiry stop blocking a new invitation."""
     Invitation.objects.filter(
@@ -303,8 +295,6 @@ def member_invite(
     grants: dict[int, Role],
 ) -> list[Invitation]:
     """Invite every address or none. Each returned Invitation carries `.token` (never stored)."""
-    from orgs.services import lock_org
-
     org = lock_org(org)
     actor_role = org_role_of(actor, org)
     require_org(actor_role, OrgCapability.VIEW)
@@ -321,7 +311,7 @@ def member_invite(
         raise ValidationFailed(
             "Enter at least one email address.", fields={"emails": "Enter at least one email."}
         )
-    linked = _lock_linked(org, grants)
+    linked = lock_linked_workspaces(org, ids=grants)
     if len(linked) != len(grants):
         raise ValidationFailed(
             "Access can only be given to workspaces linked to this organization.",
@@ -402,9 +392,8 @@ def _reset_delivery(inv: Invitation, *, now: datetime) -> str:
 
 @transaction.atomic
 def invitation_resend(*, actor: User, invitation: Invitation) -> tuple[Invitation, str]:
-    """A fresh token and a fresh 7-day expiry (expired invitations too); the old link dies."""
-    from orgs.services import lock_org
-
+    """A fresh token and a fresh INVITATION_TTL_DAYS expiry (expired invitations too); the old
+    link dies."""
     org = lock_org(invitation.organization)
     actor_role = org_role_of(actor, org)
     require_org(actor_role, OrgCapability.VIEW)
@@ -460,8 +449,6 @@ def resend_locked(*, actor: User, org: Organization, inv: Invitation) -> tuple[I
 
 @transaction.atomic
 def invitation_revoke(*, actor: User, invitation: Invitation) -> Invitation:
-    from orgs.services import lock_org
-
     org = lock_org(invitation.organization)
     actor_role = org_role_of(actor, org)
     require_org(actor_role, OrgCapability.VIEW)
@@ -524,11 +511,24 @@ class AcceptResult:
         )
 
 
+def access_on_accept(org: Organization, grants: dict[int, Role]) -> dict[int, tuple[Role, bool]]:
+    """Workspace pk → (role, whether from the default access policy) that accepting an
+    invitation carrying `grants` gives today: its own grants, then the default-grant policy's
+    workspaces it does not name. The invite page's preview shows exactly this."""
+    access = {pk: (role, False) for pk, role in grants.items()}
+    policy = default_workspace_grant(org.pk)
+    if policy:
+        ws_ids, policy_role = policy
+        for pk in Workspace.objects.filter(organization=org, public_id__in=ws_ids).values_list(
+            "pk", flat=True
+        ):
+            access.setdefault(pk, (policy_role, True))
+    return access
+
+
 @transaction.atomic
 def invitation_accept(*, user: User, token: str) -> AcceptResult:
     """Join the org and get the invitation's workspace grants, all in one transaction."""
-    from orgs.services import lock_org
-
     found = invitation_by_token(token)
     try:
         org = lock_org(found.organization)
@@ -552,17 +552,8 @@ def invitation_accept(*, user: User, token: str) -> AcceptResult:
     invited_grants = list(inv.grants.all())
     grants = {g.workspace_id: Role(g.role) for g in invited_grants}
     sources = {g.workspace_id: g.source for g in invited_grants}
-    policy = default_workspace_grant(org.pk)
-    policy_ws = {}
-    if policy:
-        ws_ids, policy_role = policy
-        policy_ws = dict.fromkeys(
-            Workspace.objects.filter(organization=org, public_id__in=ws_ids).values_list(
-                "pk", flat=True
-            ),
-            policy_role,
-        )
-    linked = _lock_linked(org, set(grants) | set(policy_ws))
+    access = access_on_accept(org, grants)
+    linked = lock_linked_workspaces(org, ids=access)
     skipped = sorted(
         Workspace.objects.filter(pk__in=[pk for pk in grants if pk not in linked]).values_list(
             "name", flat=True
@@ -603,10 +594,11 @@ def invitation_accept(*, user: User, token: str) -> AcceptResult:
     )
     for pk in sorted(linked):
         source = sources.get(pk, WorkspaceMembership.Source.ORG)
-        if pk in grants:
-            actor, role, details = inviter, grants[pk], {"invitation": inv.public_id}
+        role, from_policy = access[pk]
+        if not from_policy:
+            actor, details = inviter, {"invitation": inv.public_id}
         else:
-            actor, role = None, policy_ws[pk]
+            actor = None
             details = {"invitation": inv.public_id, "policy": "default_workspace_grant"}
         # Accepting an invitation never lowers access someone already has.
         m = workspace_grant_via_org(

@@ -20,21 +20,41 @@ from billing.limits import check_member_limit
 from config.errors import Conflict, NotFound, ValidationFailed
 from config.roles import Role
 from members.models import OrgMembership, User
-from members.services import _lock_membership, _lock_org
+from members.services import _lock_membership
 from members.verification import require_verified
 from orgs.governance import allowed_email_domains, check_email_allowed
 from orgs.models import Organization
 from orgs.permissions import OrgCapability, org_can, org_role_of, require_org
+from orgs.services import lock_linked_workspaces, lock_org
 from workspaces.models import Workspace, WorkspaceMembership
 
 REASON_MAX = 200
 
 
-def require_lifecycle(actor_role: Role | None, capability: OrgCapability, target_role) -> None:
+def _lifecycle_capabilities(capability: OrgCapability, target_role) -> list[OrgCapability]:
     """The capability from the table; an owner as the subject also needs MANAGE_OWNERS."""
-    require_org(actor_role, capability)
     if target_role is not None and Role(target_role) == Role.OWNER:
-        require_org(actor_role, OrgCapability.MANAGE_OWNERS)
+        return [capability, OrgCapability.MANAGE_OWNERS]
+    return [capability]
+
+
+def require_lifecycle(actor_role: Role | None, capability: OrgCapability, target_role) -> None:
+    for needed in _lifecycle_capabilities(capability, target_role):
+        require_org(actor_role, needed)
+
+
+def may_suspend(
+    *, actor: User, actor_role: Role | None, org: Organization, membership: OrgMembership
+) -> bool:
+    """Whether member_suspend / member_unsuspend let the actor act on this member (pages ask
+    this to offer the buttons): not oneself, and their highest role at either level decides."""
+    if membership.user_id == actor.pk:
+        return False
+    highest = _highest_role(org, membership)
+    return all(
+        org_can(actor_role, c)
+        for c in _lifecycle_capabilities(OrgCapability.SUSPEND_MEMBERS, highest)
+    )
 
 
 def _highest_role(org: Organization, membership: OrgMembership) -> Role:
@@ -52,7 +72,7 @@ def member_suspend(
     *, actor: User, org: Organization, membership: OrgMembership, reason: str = ""
 ) -> OrgMembership:
     """Block the member from the org's pages, workspaces and API until unsuspended."""
-    org = _lock_org(org)
+    org = lock_org(org)
     actor_role = org_role_of(actor, org)  # a suspended actor is refused here
     require_org(actor_role, OrgCapability.VIEW)
     membership = _lock_membership(org, membership)
@@ -91,7 +111,7 @@ def member_suspend(
 @transaction.atomic
 def member_unsuspend(*, actor: User, org: Organization, membership: OrgMembership) -> OrgMembership:
     """Give a suspended member their access back, exactly as it was."""
-    org = _lock_org(org)
+    org = lock_org(org)
     actor_role = org_role_of(actor, org)
     require_org(actor_role, OrgCapability.VIEW)
     membership = _lock_membership(org, membership)
@@ -218,7 +238,10 @@ def reinstate_plan(*, actor_role: Role, org: Organization, event: AuditEvent) ->
             grant.skip = "only an organization owner can give back the owner role"
         plan.grants.append(grant)
     if timezone.now() - event.occurred_at > REINSTATE_WINDOW:
-        plan.problem = "Removals older than 90 days cannot be undone; invite them again instead."
+        plan.problem = (
+            f"Removals older than {REINSTATE_WINDOW.days} days cannot be undone; invite them "
+            "again instead."
+        )
     elif OrgMembership.objects.filter(organization=org, user=user).exists():
         plan.problem = f"{user.display_name} is a member again already."
     elif event.public_id in set(_reinstated_events(org)):
@@ -248,7 +271,7 @@ def member_reinstate(*, actor: User, org: Organization, event_id: str) -> OrgMem
     """Undo a removal of the last 90 days: the org role and the workspace grants held at removal
     come back (workspaces no longer linked, and owner roles the actor may not give, are
     skipped), within today's policies and seats. One event, `member.reinstated`."""
-    org = _lock_org(org)
+    org = lock_org(org)
     actor_role = require_org(org_role_of(actor, org), OrgCapability.REINSTATE_MEMBERS)
     event = _removal_event(org, event_id)
     plan = reinstate_plan(actor_role=actor_role, org=org, event=event)
@@ -262,13 +285,15 @@ def member_reinstate(*, actor: User, org: Organization, event_id: str) -> OrgMem
     require_verified(
         user, message=f"{user.display_name} has not confirmed their email address yet."
     )
+    # Restored grants always name a live workspace; those unlinked since are skipped. Lock
+    # order: the workspaces before any membership row.
+    grants = [g for g in plan.restored if g.workspace is not None]
+    linked = lock_linked_workspaces(org, ids=[g.workspace.pk for g in grants if g.workspace])
     membership = OrgMembership.objects.create(user=user, organization=org, role=plan.org_role)
     restored = []
-    for grant in sorted(plan.restored, key=lambda g: g.workspace.pk if g.workspace else 0):
-        if grant.workspace is None:  # restored grants always name a live workspace
-            continue
-        ws = Workspace.objects.select_for_update().get(pk=grant.workspace.pk)
-        if ws.organization_id != org.pk:
+    for grant in sorted(grants, key=lambda g: g.workspace.pk if g.workspace else 0):
+        ws = linked.get(grant.workspace.pk) if grant.workspace else None
+        if ws is None:
             grant.skip = f"no longer linked to {org.name}"
             continue
         existing = WorkspaceMembership.objects.select_for_update().filter(user=user, workspace=ws)

@@ -88,7 +88,8 @@ def _removal_out(plan: lifecycle.ReinstatePlan) -> dict:
 @router.get(
     "/{org_id}/removed-members",
     response={200: list[RemovalOut], **errors(403, 404)},
-    summary="Members removed in the last 90 days, with what reinstating each restores",
+    summary=f"Members removed in the last {lifecycle.REINSTATE_WINDOW.days} days, with what "
+    "reinstating each restores",
 )
 def list_removed(request, org_id: str):
     org, role = org_of(request, org_id)
@@ -107,7 +108,7 @@ def list_removed(request, org_id: str):
 @router.post(
     "/{org_id}/removed-members/{removal_event_id}/reinstate",
     response={201: MemberOut, **errors(400, 403, 404, 409)},
-    summary="Reinstate a member removed in the last 90 days",
+    summary=f"Reinstate a member removed in the last {lifecycle.REINSTATE_WINDOW.days} days",
 )
 def reinstate_member(request, org_id: str, removal_event_id: str):
     """Restores the org role and the workspace grants held at removal; workspaces no longer

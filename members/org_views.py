@@ -22,6 +22,7 @@ from members import bulk, selectors
 from members.invitation_email import invitation_link
 from members.invitations import (
     MAX_EMAILS_AT_ONCE,
+    access_on_accept,
     get_invitation,
     invitation_resend,
     invitation_revoke,
@@ -30,6 +31,8 @@ from members.invitations import (
     parse_emails,
 )
 from members.lifecycle import (
+    REINSTATE_WINDOW,
+    may_suspend,
     member_reinstate,
     member_suspend,
     member_unsuspend,
@@ -38,13 +41,13 @@ from members.lifecycle import (
 )
 from members.models import OrgMembership
 from members.services import (
+    may_manage_member,
     member_change_role,
     member_leave,
     member_remove,
     member_set_workspace_access,
 )
 from orgs.decorators import org_view
-from orgs.governance import default_workspace_grant
 from orgs.permissions import OrgCapability, org_can, require_org
 from orgs.selectors import member_removal_impact
 
@@ -193,6 +196,7 @@ def invitations(request):
             "can_manage": org_can(request.org_role, OrgCapability.MANAGE_MEMBERS),
             "tab": "invitations",
             "fresh_links": _pop_fresh_links(request, org),
+            "invitation_ttl_days": settings.INVITATION_TTL_DAYS,
         },
     )
 
@@ -262,7 +266,8 @@ class InviteForm(forms.Form):
         widget=forms.Textarea(
             attrs={"rows": 4, "placeholder": "ana@acme.com, ben@acme.com\nor one per line"}
         ),
-        help_text="Paste one or more addresses, separated by commas, spaces or new lines.",
+        help_text=f"Paste up to {MAX_EMAILS_AT_ONCE} addresses, separated by commas, spaces or new "
+        "lines.",
     )
     org_role = forms.TypedChoiceField(label="Organization role", coerce=int)
 
@@ -316,19 +321,18 @@ def _preview(request, form) -> list[dict]:
         org_role = Role(int(form.data.get("org_role", Role.MEMBER)))
     except ValueError:
         org_role = Role.MEMBER
-    access, granted = [], set()
+    grants = {}
     for ws in form.workspaces:
         value = form.data.get(f"ws_{ws.public_id}")
         if value and value.isdigit() and int(value) in Role.values:
-            access.append(f"{ws.name} ({Role(int(value)).label})")
-            granted.add(ws.public_id)
-    policy = default_workspace_grant(request.org.pk)
-    if policy:
-        access += [
-            f"{ws.name} ({policy[1].label}, from the default access policy)"
-            for ws in form.workspaces
-            if ws.public_id in policy[0] and ws.public_id not in granted
-        ]
+            grants[ws.pk] = Role(int(value))
+    gets = access_on_accept(request.org, grants)  # what accepting will give, decided there
+    access = []
+    # The chosen grants first, then the policy's (a stable sort keeps the workspaces' order).
+    for ws in sorted((w for w in form.workspaces if w.pk in gets), key=lambda w: gets[w.pk][1]):
+        role, from_policy = gets[ws.pk]
+        why = ", from the default access policy" if from_policy else ""
+        access.append(f"{ws.name} ({role.label}{why})")
     problems = invite_problems(request.org, emails)
     return [
         {
@@ -381,6 +385,7 @@ def invite(request):
             "preview": preview,
             "per_email": per_email,
             "counts": selectors.directory_counts(request.org),
+            "invitation_ttl_days": settings.INVITATION_TTL_DAYS,
         },
         status=status,
     )
@@ -404,19 +409,13 @@ def _member_context(request, membership) -> dict:
     org, viewer_role = request.org, request.org_role
     target_role = Role(membership.role)
     is_self = membership.user_id == request.user.pk
-    can_manage = org_can(viewer_role, OrgCapability.MANAGE_MEMBERS) and (
-        target_role < Role.OWNER or org_can(viewer_role, OrgCapability.MANAGE_OWNERS)
-    )
+    can_manage = may_manage_member(viewer_role, target_role)
     grants = selectors.member_grants(org, membership)
     held = {g.membership.workspace_id: g.membership for g in grants}
     show_activity = is_self or org_can(viewer_role, OrgCapability.VIEW_USAGE_AUDIT)
     activity = selectors.member_recent_activity(org, membership) if show_activity else []
-    # An owner at either level (org, or one of its workspaces) is suspended only by an owner.
-    highest = max([target_role, *(Role(g.membership.role) for g in grants)])
-    can_suspend = (
-        not is_self
-        and org_can(viewer_role, OrgCapability.SUSPEND_MEMBERS)
-        and (highest < Role.OWNER or org_can(viewer_role, OrgCapability.MANAGE_OWNERS))
+    can_suspend = may_suspend(
+        actor=request.user, actor_role=viewer_role, org=org, membership=membership
     )
     from orgs.scim.services import managed_identity, managed_workspaces
 
@@ -544,13 +543,14 @@ def member_unsuspend_view(request, member_id):
 
 @org_view(OrgCapability.REINSTATE_MEMBERS)
 def removed(request):
-    """Members removed in the last 90 days who can be reinstated with their previous access."""
+    """Members removed in the reinstating window who can be reinstated with their previous access."""
     return render(
         request,
         "members/removed.html",
         {
             "org": request.org,
             "removals": removed_members(request.org),
+            "reinstate_window_days": REINSTATE_WINDOW.days,
             "counts": selectors.directory_counts(request.org),
             "can_manage": org_can(request.org_role, OrgCapability.MANAGE_MEMBERS),
             "tab": "removed",
@@ -651,13 +651,33 @@ def leave(request):
 # --- bulk actions ---------------------------------------------------------------------------
 
 
-def _bulk_context(request, **extra) -> dict:
-    return {
-        "org": request.org,
-        "counts": selectors.directory_counts(request.org),
-        "can_manage": True,
-        **extra,
-    }
+def _bulk_page(request, *, kind: str, rows: list, action_labels: dict, ids: list, **extra):
+    """The preview (or, after confirming, the outcome) of one bulk action on members or
+    invitations: one row each, on the directory tab `kind`."""
+    action = request.POST.get("action", "")
+    return render(
+        request,
+        "members/bulk.html",
+        {
+            "org": request.org,
+            "counts": selectors.directory_counts(request.org),
+            "can_manage": True,
+            "rows": rows,
+            "applied": _bulk_confirmed(request),
+            "kind": kind,
+            "tab": kind,
+            "action": action,
+            "action_label": action_labels[action],
+            "ids": ids,
+            "ok_count": sum(r.ok for r in rows),
+            **extra,
+        },
+    )
+
+
+def _bulk_confirmed(request) -> bool:
+    """The first POST previews (a dry run); the confirm button posts again with confirm=1."""
+    return request.POST.get("confirm") == "1"
 
 
 @require_POST
@@ -693,7 +713,6 @@ def members_bulk_view(request):
         for message in errors.values():
             messages.error(request, message)
         return redirect("org_members:directory", org_slug=org.slug)
-    apply = request.POST.get("confirm") == "1"
     rows = bulk.members_bulk(
         actor=request.user,
         org=org,
@@ -701,24 +720,16 @@ def members_bulk_view(request):
         action=action,
         role=role,
         workspace=workspace,
-        apply=apply,
+        apply=_bulk_confirmed(request),
     )
-    return render(
+    return _bulk_page(
         request,
-        "members/bulk.html",
-        _bulk_context(
-            request,
-            rows=rows,
-            applied=apply,
-            kind="members",
-            action=action,
-            action_label=bulk.MEMBER_ACTIONS[action],
-            ids=[m.public_id for m in memberships],
-            role=role,
-            workspace=workspace,
-            ok_count=sum(r.ok for r in rows),
-            tab="members",
-        ),
+        kind="members",
+        rows=rows,
+        action_labels=bulk.MEMBER_ACTIONS,
+        ids=[m.public_id for m in memberships],
+        role=role,
+        workspace=workspace,
     )
 
 
@@ -735,24 +746,15 @@ def invitations_bulk_view(request):
     if not invitations or action not in bulk.INVITATION_ACTIONS:
         messages.error(request, "Select at least one invitation, then Resend or Revoke.")
         return redirect("org_members:invitations", org_slug=org.slug)
-    apply = request.POST.get("confirm") == "1"
     rows, fresh = bulk.invitations_bulk(
-        actor=request.user, invitations=invitations, action=action, apply=apply
+        actor=request.user, invitations=invitations, action=action, apply=_bulk_confirmed(request)
     )
     if fresh:
         _keep_fresh_links(request, org, fresh)
-    return render(
+    return _bulk_page(
         request,
-        "members/bulk.html",
-        _bulk_context(
-            request,
-            rows=rows,
-            applied=apply,
-            kind="invitations",
-            action=action,
-            action_label=bulk.INVITATION_ACTIONS[action],
-            ids=[i.public_id for i in invitations],
-            ok_count=sum(r.ok for r in rows),
-            tab="invitations",
-        ),
+        kind="invitations",
+        rows=rows,
+        action_labels=bulk.INVITATION_ACTIONS,
+        ids=[i.public_id for i in invitations],
     )

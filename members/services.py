@@ -6,28 +6,22 @@ then membership rows — the same as orgs.services.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from django.db import transaction
-from django.db.models import QuerySet
 
 from audit.services import record
 from config.errors import Conflict, NotFound, ValidationFailed
-from config.roles import Role
+from config.roles import Role, require_another_owner
 from members.models import OrgMembership, User
 from members.verification import require_verified
 from orgs.governance import check_email_allowed
 from orgs.models import Organization
-from orgs.permissions import OrgCapability, org_role_of, require_org
+from orgs.permissions import OrgCapability, org_can, org_role_of, require_org
+from orgs.services import lock_linked_workspaces, lock_org
 from workspaces.models import Workspace, WorkspaceMembership
 from workspaces.services import ensure_not_last_owner
-
-
-def _lock_org(org: Organization) -> Organization:
-    from orgs.services import lock_org
-
-    return lock_org(org)
 
 
 def _lock_membership(org: Organization, membership: OrgMembership) -> OrgMembership:
@@ -42,40 +36,38 @@ def _lock_membership(org: Organization, membership: OrgMembership) -> OrgMembers
     return locked
 
 
-def _other_active_owner(org: Organization, membership: OrgMembership) -> bool:
-    """Another owner who can act: a suspended owner cannot, so they do not count."""
-    return (
-        OrgMembership.objects.filter(organization=org, role=Role.OWNER, suspended_at__isnull=True)
-        .exclude(pk=membership.pk)
-        .exists()
-    )
-
-
 def _ensure_not_last_org_owner(org: Organization, membership: OrgMembership) -> None:
-    if membership.role == Role.OWNER and not _other_active_owner(org, membership):
-        raise Conflict(
-            f"{membership.user.display_name} is the last owner of {org.name}. "
-            "Make someone else an owner first.",
-            code="last_owner",
-        )
+    """The org level of invariant 2 (call with the org row locked): a suspended owner cannot
+    act, so they do not count."""
+    owners = OrgMembership.objects.filter(
+        organization=org, role=Role.OWNER, suspended_at__isnull=True
+    )
+    require_another_owner(membership, owners=owners, place=org.name)
+
+
+def _member_management(target_role: Role | None, new_role: Role | None = None) -> OrgCapability:
+    """Admins manage members below owner; touching the owner role needs an owner (docs/rules.md §3)."""
+    touches_owner = Role.OWNER in (target_role, new_role)
+    return OrgCapability.MANAGE_OWNERS if touches_owner else OrgCapability.MANAGE_MEMBERS
 
 
 def require_member_management(
     actor_role: Role | None, target_role: Role | None, new_role: Role | None = None
 ) -> None:
-    """Admins manage members below owner; touching the owner role needs an owner (docs/rules.md §3)."""
-    touches_owner = Role.OWNER in (target_role, new_role)
-    require_org(
-        actor_role,
-        OrgCapability.MANAGE_OWNERS if touches_owner else OrgCapability.MANAGE_MEMBERS,
-    )
+    require_org(actor_role, _member_management(target_role, new_role))
+
+
+def may_manage_member(actor_role: Role | None, target_role: Role) -> bool:
+    """Whether the services let `actor_role` change or remove a member holding `target_role`
+    (pages ask this to offer the controls)."""
+    return org_can(actor_role, _member_management(target_role))
 
 
 @transaction.atomic
 def member_change_role(
     *, actor: User, org: Organization, membership: OrgMembership, role: Role
 ) -> OrgMembership:
-    org = _lock_org(org)
+    org = lock_org(org)
     actor_role = org_role_of(actor, org)
     require_org(actor_role, OrgCapability.VIEW)
     membership = _lock_membership(org, membership)
@@ -102,13 +94,6 @@ def _scim_check_hand_edit(org: Organization, user: User, **kwargs: Any) -> None:
     from orgs.scim.services import check_hand_edit
 
     check_hand_edit(org, user, **kwargs)
-
-
-def _linked_workspaces(org: Organization, ids: Iterable[int] | None = None) -> QuerySet[Workspace]:
-    qs = Workspace.objects.filter(organization=org)
-    if ids is not None:
-        qs = qs.filter(pk__in=ids)
-    return qs.order_by("pk")
 
 
 def workspace_grant_via_org(
@@ -201,10 +186,10 @@ def member_set_workspace_access(
     `access` maps workspace pk → role (None revokes). With complete=True it is the member's
     whole access: linked workspaces not listed are revoked (the API's PUT semantics).
     """
-    org = _lock_org(org)
+    org = lock_org(org)
     actor_role = org_role_of(actor, org)
     require_org(actor_role, OrgCapability.VIEW)
-    linked = {w.pk: w for w in _linked_workspaces(org).select_for_update()}
+    linked = lock_linked_workspaces(org)
     membership = _lock_membership(org, membership)
     require_member_management(actor_role, Role(membership.role))
     unknown = [pk for pk in access if pk not in linked]
@@ -255,10 +240,10 @@ def member_set_workspace_access(
             )
 
 
-def _remove_everywhere(*, org: Organization, membership: OrgMembership) -> list[dict]:
-    """Delete the org membership and every membership in the org's linked workspaces (the
+def _remove_everywhere(*, membership: OrgMembership, linked: Mapping[int, Workspace]) -> list[dict]:
+    """Delete the org membership and every membership in the org's `linked` workspaces (the
     caller has locked the org, then the linked workspaces, then the org membership)."""
-    workspaces = list(_linked_workspaces(org))
+    workspaces = list(linked.values())
     ws_memberships = list(
         WorkspaceMembership.objects.select_for_update()
         .filter(user=membership.user, workspace__in=workspaces)
@@ -284,10 +269,10 @@ def _remove_everywhere(*, org: Organization, membership: OrgMembership) -> list[
 @transaction.atomic
 def member_remove(*, actor: User, org: Organization, membership: OrgMembership) -> None:
     """Remove from the org and from all its linked workspaces (direct access included)."""
-    org = _lock_org(org)
+    org = lock_org(org)
     actor_role = org_role_of(actor, org)
     require_org(actor_role, OrgCapability.VIEW)
-    list(_linked_workspaces(org).select_for_update())  # lock order: org, workspaces, memberships
+    linked = lock_linked_workspaces(org)  # before the membership rows (lock order)
     membership = _lock_membership(org, membership)
     if membership.user_id == actor.pk:
         raise Conflict("Use Leave organization to remove yourself.", code="use_leave")
@@ -295,7 +280,7 @@ def member_remove(*, actor: User, org: Organization, membership: OrgMembership) 
     _ensure_not_last_org_owner(org, membership)
     _scim_check_hand_edit(org, membership.user, removing=True)
     user = membership.user
-    lost = _remove_everywhere(org=org, membership=membership)
+    lost = _remove_everywhere(membership=membership, linked=linked)
     record(
         actor=actor,
         action="member.removed",
@@ -307,8 +292,8 @@ def member_remove(*, actor: User, org: Organization, membership: OrgMembership) 
 
 @transaction.atomic
 def member_leave(*, actor: User, org: Organization) -> None:
-    org = _lock_org(org)
-    list(_linked_workspaces(org).select_for_update())  # lock order: org, workspaces, memberships
+    org = lock_org(org)
+    linked = lock_linked_workspaces(org)  # before the membership rows (lock order)
     membership = (
         OrgMembership.objects.select_for_update()
         .select_related("user")
@@ -319,7 +304,7 @@ def member_leave(*, actor: User, org: Organization) -> None:
         raise NotFound("No such organization.")
     _ensure_not_last_org_owner(org, membership)
     _scim_check_hand_edit(org, actor, removing=True)
-    lost = _remove_everywhere(org=org, membership=membership)
+    lost = _remove_everywhere(membership=membership, linked=linked)
     record(
         actor=actor,
         action="member.left",

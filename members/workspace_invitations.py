@@ -50,6 +50,7 @@ from members.verification import email_verified_by_token, is_verified
 from orgs.governance import check_invite_email_allowed
 from workspaces.models import Workspace, WorkspaceMembership
 from workspaces.permissions import WorkspaceCapability, require_workspace, workspace_role_of
+from workspaces.services import lock_workspace
 
 DIRECT = WorkspaceMembership.Source.DIRECT
 
@@ -84,7 +85,7 @@ def workspace_member_invite(
 ) -> Invitation | WorkspaceInvitation:
     """Invite `email` into the workspace with `role`; the outcome is the same whether or not an
     account uses the address. The returned invitation carries `.token` (never stored)."""
-    from orgs.services import lock_org, lock_workspace
+    from orgs.services import lock_org
 
     try:
         role = Role(int(role))
@@ -294,8 +295,6 @@ def workspace_invitation_by_token(token: str) -> WorkspaceInvitation:
 @transaction.atomic
 def workspace_invitation_accept(*, user: User, token: str) -> WorkspaceMembership:
     """Join the workspace directly, if the inviter still holds the right to give that role."""
-    from orgs.services import lock_workspace
-
     found = workspace_invitation_by_token(token)
     workspace = lock_workspace(found.workspace)
     inv = (

@@ -5,8 +5,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from config.errors import NotFound, PermissionDenied
-from config.roles import Role
+from config.errors import PermissionDenied
+from config.roles import Role, require_role, role_at_least
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
@@ -91,7 +91,7 @@ def suspended_error(organization: Organization | int) -> PermissionDenied:
 
 
 def org_can(role: Role | None, capability: OrgCapability) -> bool:
-    return role is not None and role >= ORG_CAPABILITIES[capability]
+    return role_at_least(role, ORG_CAPABILITIES[capability])
 
 
 def org_capabilities(role: Role | None) -> dict[str, bool]:
@@ -101,15 +101,13 @@ def org_capabilities(role: Role | None) -> dict[str, bool]:
 
 def require_org(role: Role | None, capability: OrgCapability) -> Role:
     """Non-members get NotFound (the org's existence is not revealed); a too-low role gets 403."""
-    if role is None:
-        raise NotFound("No such organization.")
-    needed = ORG_CAPABILITIES[capability]
-    if role < needed:
-        raise PermissionDenied(
-            f"You need the {needed.label} role or higher in this organization to {capability.value}.",
-            code="role_required",
-        )
-    return role
+    return require_role(
+        role,
+        ORG_CAPABILITIES[capability],
+        missing="No such organization.",
+        where="in this organization",
+        doing=capability.value,
+    )
 
 
 def require_org_capability(

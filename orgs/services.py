@@ -5,6 +5,7 @@ Lock order: organization row, then workspace rows by id, then membership rows.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -24,16 +25,7 @@ from orgs.models import GovernancePolicy, Organization, WorkspaceLinkPeriod, slu
 from orgs.permissions import OrgCapability, require_org_capability
 from workspaces.models import Workspace, WorkspaceMembership
 from workspaces.permissions import WorkspaceCapability, require_workspace_capability
-from workspaces.services import lock_workspace as _lock_workspace_row
-from workspaces.services import workspace_create
-
-
-def lock_workspace(workspace: Workspace) -> Workspace:
-    """Lock the workspace row; one deleted meanwhile is a 404, not a crash."""
-    try:
-        return _lock_workspace_row(workspace)
-    except Workspace.DoesNotExist:
-        raise NotFound("No such workspace.") from None
+from workspaces.services import lock_workspace, workspace_create
 
 
 def _slug_taken_error(slug: str) -> ValidationFailed:
@@ -62,12 +54,26 @@ def _save_with_unique_slug(org: Organization, *, auto: bool, **save_kwargs: Any)
 
 
 def lock_org(organization: Organization) -> Organization:
+    """Lock the organization row, the first lock of the order (README "Architecture")."""
     org: Organization | None = (
         Organization.objects.select_for_update().filter(pk=organization.pk).alive().first()
     )
     if org is None:
         raise NotFound("No such organization.")
     return org
+
+
+def lock_linked_workspaces(
+    org: Organization, *, ids: Iterable[int] | None = None
+) -> dict[int, Workspace]:
+    """Lock the org's linked workspaces (only those of `ids` still linked, when given), by id.
+
+    The second lock of the order organization → workspaces by id → memberships: call with the
+    org row locked (`lock_org`), before locking any membership row. The result keeps id order."""
+    qs = Workspace.objects.select_for_update().filter(organization=org)
+    if ids is not None:
+        qs = qs.filter(pk__in=list(ids))
+    return {w.pk: w for w in qs.order_by("pk")}
 
 
 def slug_taken(slug: str, *, exclude_pk: int | None = None) -> bool:
@@ -305,7 +311,7 @@ def org_delete(*, actor: User, org: Organization, confirm_slug: str) -> None:
             "Type the organization's slug exactly to confirm.",
             fields={"confirm_slug": f"Type {org.slug} to confirm."},
         )
-    workspaces = list(Workspace.objects.select_for_update().filter(organization=org).order_by("pk"))
+    workspaces = list(lock_linked_workspaces(org).values())
     now = timezone.now()
     converted = WorkspaceMembership.objects.filter(
         workspace__in=workspaces, source=WorkspaceMembership.Source.ORG

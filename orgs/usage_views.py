@@ -15,6 +15,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from billing import charts
 from billing.selectors import (
+    ACTIVE_WINDOW_DAYS,
     MAX_RANGE_DAYS,
     UsageReport,
     clean_usage_range,
@@ -155,10 +156,10 @@ def _charts(report: UsageReport) -> dict:
         "active": charts.horizontal_bars(
             chart_id="chart-active",
             title="Active members per workspace",
-            description="People active in each workspace in the last 30 days.",
+            description=f"People active in each workspace in the last {ACTIVE_WINDOW_DAYS} days.",
             items=[(w.name, w.active_members) for w in ws],
             width=460,
-            empty_message="Nobody was active in the last 30 days.",
+            empty_message=f"Nobody was active in the last {ACTIVE_WINDOW_DAYS} days.",
         ),
     }
 
@@ -283,5 +284,7 @@ def usage(request):
         "previous": previous,
         "selected_days": form.selected_days(),
         "max_range_days": MAX_RANGE_DAYS,
+        "default_days": DEFAULT_DAYS,
+        "active_window_days": ACTIVE_WINDOW_DAYS,
     }
     return render_page(request, "orgs/usage.html", "report", context)

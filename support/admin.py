@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -356,7 +357,7 @@ def _resend(request, inv, data):
     services.support_invitation_resend(
         engineer=request.user, invitation=inv, ticket=data["ticket"], reason=data["reason"]
     )
-    return f"Invitation to {inv.email} resent with a fresh 7-day link."
+    return f"Invitation to {inv.email} resent with a fresh {settings.INVITATION_TTL_DAYS}-day link."
 
 
 def _revoke(request, inv, data):
@@ -374,7 +375,8 @@ class SupportInvitationAdmin(SupportToolsMixin, InvitationAdmin):
             "resend_invitation",
             forms.TicketForm,
             _resend,
-            help="Issues a fresh 7-day link and emails it; the old link stops working. "
+            help=f"Issues a fresh {settings.INVITATION_TTL_DAYS}-day link and emails it; the old "
+            "link stops working. "
             "Needs the org's support access.",
         ),
         SupportAction(

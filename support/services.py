@@ -114,7 +114,7 @@ def _invitation_action(
 def support_invitation_resend(
     *, engineer: User, invitation: Invitation, ticket: str, reason: str
 ) -> Invitation:
-    """A fresh 7-day link for the invitee, as an org admin's Resend would issue it."""
+    """A fresh link for the invitee, as an org admin's Resend would issue it."""
     from members.invitations import resend_locked
 
     def act(**kwargs: Any) -> Invitation:

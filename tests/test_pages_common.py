@@ -104,3 +104,20 @@ def test_no_template_has_inline_style_script_or_handler():
             if pattern.search(line):
                 offenders.append(f"{path.relative_to(settings.BASE_DIR)}:{number}: {line.strip()}")
     assert offenders == []
+
+
+def test_error_banners_come_from_the_one_partial():
+    """A domain error or a form's non-field errors are drawn by error.html#banner and
+    error.html#form_errors; a page never hand-copies that markup (CONVENTIONS: one helper)."""
+    from pathlib import Path
+
+    root = Path(settings.BASE_DIR) / "templates"
+    copies = []
+    for path in root.rglob("*.html"):
+        name = path.relative_to(root).as_posix()
+        if name == "error.html" or name.startswith(("admin/", "sso/")):
+            continue  # the partials themselves; the admin's own markup; SSO's refusal page
+        text = path.read_text()
+        if "{{ error.message }}" in text or "non_field_errors %}<div" in text:
+            copies.append(name)
+    assert copies == []

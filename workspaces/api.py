@@ -6,17 +6,31 @@ Runs are the source of the usage figures and of the `sync.*` audit events.
 from datetime import datetime
 from typing import Literal
 
+from django.http import HttpRequest
 from ninja import Field, Router, Schema
 from pydantic import StrictInt
 
 from config.apikit import IsoDateTime, errors, public_id_or_none, text
 from config.errors import NotFound
+from config.roles import Role
 from members import two_factor
-from workspaces.models import Sync
-from workspaces.permissions import workspace_role_of
+from workspaces.models import Sync, Workspace
+from workspaces.selectors import workspace_for_viewer
 from workspaces.services import SYNC_RUN_MAX_BYTES, SYNC_RUN_MAX_ROWS, sync_run_record
 
 router = Router(tags=["sync runs"])
+
+
+def workspace_of(request: HttpRequest, workspace_id: str) -> tuple[Workspace, Role]:
+    """(workspace, the caller's role); 404 for unknown ids and workspaces the caller is not a
+    member of. As in orgs.api.org_of, an org requiring two-factor sign-in refuses its
+    workspaces' members without it (403)."""
+    public_id = public_id_or_none(workspace_id, "ws")
+    if public_id is None:
+        raise NotFound("No such workspace.")
+    workspace, role = workspace_for_viewer(request.user, public_id=public_id)
+    two_factor.api_check(request.user, workspace.organization_id)
+    return workspace, role
 
 
 class SyncRunIn(Schema):
@@ -50,20 +64,15 @@ class SyncRunOut(Schema):
 )
 def report_sync_run(request, workspace_id: str, sync_id: str, payload: SyncRunIn):
     """Any member of the workspace may report a run (members may run syncs)."""
-    ws_public_id = public_id_or_none(workspace_id, "ws")
+    workspace, _ = workspace_of(request, workspace_id)
     sync_public_id = public_id_or_none(sync_id, "syn")
     sync = (
-        ws_public_id
-        and sync_public_id
-        and Sync.objects.select_related("workspace", "workspace__organization")
-        .filter(workspace__public_id=ws_public_id, public_id=sync_public_id)
-        .first()
+        sync_public_id
+        and Sync.objects.filter(workspace=workspace, public_id=sync_public_id).first()
     )
     if not sync:
         raise NotFound("No such sync in this workspace.")
-    if workspace_role_of(request.user, sync.workspace) is not None:
-        two_factor.api_check(request.user, sync.workspace.organization_id)
-    # The service admits workspace members only; anyone else gets the same 404.
+    sync.workspace = workspace  # already read, with its org
     run = sync_run_record(
         actor=request.user,
         sync=sync,

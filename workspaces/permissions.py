@@ -5,8 +5,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from config.errors import NotFound, PermissionDenied
-from config.roles import Role
+from config.errors import PermissionDenied
+from config.roles import Role, require_role, role_at_least
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
@@ -87,7 +87,7 @@ def workspace_capabilities(role: Role | None, workspace: Workspace) -> dict[str,
     WRITE_SYNCS is left out: governance can raise it, so pages ask `required_role` for it.
     """
     return {
-        cap.name: role is not None and role >= WORKSPACE_CAPABILITIES[cap]
+        cap.name: role_at_least(role, WORKSPACE_CAPABILITIES[cap])
         for cap in WorkspaceCapability
         if cap != WorkspaceCapability.WRITE_SYNCS
     }
@@ -96,15 +96,14 @@ def workspace_capabilities(role: Role | None, workspace: Workspace) -> dict[str,
 def require_workspace(
     role: Role | None, workspace: Workspace, capability: WorkspaceCapability
 ) -> Role:
-    if role is None:
-        raise NotFound("No such workspace.")
-    needed = required_role(workspace, capability)
-    if role < needed:
-        raise PermissionDenied(
-            f"You need the {needed.label} role or higher in {workspace.name} to {capability.value}.",
-            code="role_required",
-        )
-    return role
+    """Non-members get NotFound (the workspace's existence is not revealed); a too-low role 403."""
+    return require_role(
+        role,
+        required_role(workspace, capability),
+        missing="No such workspace.",
+        where=f"in {workspace.name}",
+        doing=capability.value,
+    )
 
 
 def require_workspace_capability(

@@ -58,11 +58,17 @@ def workspaces_of(user: User | AnonymousUser) -> QuerySet[WorkspaceMembership]:
     )
 
 
-def workspace_for_viewer(user: User | AnonymousUser, slug: str) -> tuple[Workspace, Role]:
-    """(workspace, role); NotFound unless the viewer is a member (existence is not revealed)."""
+def workspace_for_viewer(
+    user: User | AnonymousUser, slug: str | None = None, *, public_id: str | None = None
+) -> tuple[Workspace, Role]:
+    """(workspace, role) by slug (pages) or public id (the API); NotFound unless the viewer is a
+    member (existence is not revealed)."""
+    lookup: dict[str, str | None] = (
+        {"workspace__slug": slug} if slug else {"workspace__public_id": public_id}
+    )
     membership = (
         WorkspaceMembership.objects.select_related("workspace", "workspace__organization")
-        .filter(user=user, workspace__slug=slug)
+        .filter(user=user, **lookup)
         .first()
         if user.is_authenticated
         else None
@@ -121,6 +127,7 @@ def run_stats(workspace: Workspace, days: int = 30) -> dict:
         rows=Sum("rows_processed"),
     )
     stats["rows"] = stats["rows"] or 0
+    stats["days"] = days
     stats["success_rate"] = (
         round(100 * (stats["runs"] - stats["failed"]) / stats["runs"], 1) if stats["runs"] else None
     )

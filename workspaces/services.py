@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from audit.services import record
 from config.errors import Conflict, NotFound, ValidationFailed
-from config.roles import Role
+from config.roles import Role, require_another_owner, role_at_least
 from config.slugs import unique_slug
 from members.models import User
 from workspaces.models import (
@@ -32,6 +32,7 @@ from workspaces.permissions import (
     WorkspaceCapability,
     require_workspace,
     require_workspace_capability,
+    required_role,
     workspace_role_of,
 )
 
@@ -61,7 +62,12 @@ def resource_kind(obj_or_model: Resource | type[Resource]) -> str:
 
 
 def lock_workspace(workspace: Workspace) -> Workspace:
-    return Workspace.objects.select_for_update().get(pk=workspace.pk)
+    """Lock the workspace row (after the org row, if any: README lock order); one deleted
+    meanwhile is a 404, not a crash."""
+    locked: Workspace | None = Workspace.objects.select_for_update().filter(pk=workspace.pk).first()
+    if locked is None:
+        raise NotFound("No such workspace.")
+    return locked
 
 
 def workspace_slug(name: str) -> str:
@@ -89,29 +95,31 @@ def workspace_create(*, actor: User, name: str) -> Workspace:
     return workspace
 
 
-def _owner_count(workspace: Workspace) -> int:
-    return WorkspaceMembership.objects.filter(workspace=workspace, role=Role.OWNER).count()
-
-
 def ensure_not_last_owner(workspace: Workspace, membership: WorkspaceMembership) -> None:
-    """Call with the workspace row locked."""
-    if membership.role == Role.OWNER and _owner_count(workspace) <= 1:
-        raise Conflict(
-            f"{membership.user.display_name} is the last owner of {workspace.name}. "
-            "Make someone else an owner first.",
-            code="last_owner",
-        )
+    """The workspace level of invariant 2 (call with the workspace row locked)."""
+    owners = WorkspaceMembership.objects.filter(workspace=workspace, role=Role.OWNER)
+    require_another_owner(membership, owners=owners, place=workspace.name)
+
+
+def _role_change_capability(current: Role | None, new: Role | None) -> WorkspaceCapability:
+    """Admins manage members below owner; only owners touch the owner role."""
+    touches_owner = current == Role.OWNER or new == Role.OWNER
+    return (
+        WorkspaceCapability.MANAGE_OWNERS if touches_owner else WorkspaceCapability.MANAGE_MEMBERS
+    )
 
 
 def _check_role_change_rights(
     actor_role: Role, current: Role | None, new: Role | None, workspace: Workspace
 ) -> None:
-    """Admins manage members below owner; only owners touch the owner role."""
-    touches_owner = current == Role.OWNER or new == Role.OWNER
-    capability = (
-        WorkspaceCapability.MANAGE_OWNERS if touches_owner else WorkspaceCapability.MANAGE_MEMBERS
-    )
-    require_workspace(actor_role, workspace, capability)
+    require_workspace(actor_role, workspace, _role_change_capability(current, new))
+
+
+def may_manage_member(actor_role: Role | None, target_role: Role, workspace: Workspace) -> bool:
+    """Whether the services let `actor_role` change or remove a member holding `target_role`
+    here (the members page asks this to offer the controls)."""
+    capability = _role_change_capability(target_role, None)
+    return role_at_least(actor_role, required_role(workspace, capability))
 
 
 @transaction.atomic

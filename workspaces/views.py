@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from config.bounds import page_number
-from config.errors import DomainError, NotFound, apply_domain_error
+from config.errors import DomainError, NotFound, ValidationFailed, apply_domain_error
 from config.htmx import render_page
 from config.roles import Role
 from orgs import governance
@@ -249,9 +249,9 @@ def _members_page(request, *, add_form=None, error=None, status=200):
     role_choices = [r for r in Role if is_owner or r < Role.OWNER]
     memberships = list(selectors.workspace_members(workspace))
     for m in memberships:
-        # What this viewer may change on the row; the service re-checks on submit.
-        m.manageable = (
-            can_manage and m.user_id != request.user.pk and (is_owner or m.role < Role.OWNER)
+        # What this viewer may change on the row, as the service decides (it re-checks on submit).
+        m.manageable = m.user_id != request.user.pk and services.may_manage_member(
+            request.workspace_role, Role(m.role), workspace
         )
     return render(
         request,
@@ -327,7 +327,8 @@ def member_role(request, user_id):
     membership = _membership(request, user_id)
     form = MemberRoleForm(request.POST)
     if not form.is_valid():
-        return _members_page(request, error="Choose member, admin or owner.", status=422)
+        error = ValidationFailed("Choose member, admin or owner.")
+        return _members_page(request, error=error, status=422)
     try:
         membership = services.workspace_member_change_role(
             actor=request.user, membership=membership, role=Role(form.cleaned_data["role"])
@@ -335,7 +336,7 @@ def member_role(request, user_id):
     except DomainError as exc:
         if not _shown_on_form(exc):
             raise
-        return _members_page(request, error=exc.message, status=exc.status)
+        return _members_page(request, error=exc, status=exc.status)
     messages.success(request, f"{membership.user.display_name} is now {membership.role_name} here.")
     return redirect(_members_url(request.workspace))
 
@@ -351,7 +352,7 @@ def member_remove(request, user_id):
     except DomainError as exc:
         if not _shown_on_form(exc):
             raise
-        return _members_page(request, error=exc.message, status=exc.status)
+        return _members_page(request, error=exc, status=exc.status)
     if leaving:
         request.session.pop("current_workspace", None)
         messages.success(request, f"You left {request.workspace.name}.")

@@ -48,6 +48,7 @@ from orgs.governance import check_email_allowed
 from orgs.models import Organization
 from orgs.permissions import OrgCapability, org_role_of, require_org
 from orgs.scim.models import GroupMapping, ScimGrant, ScimGroup, ScimToken, ScimUser
+from orgs.services import lock_linked_workspaces
 from orgs.sso.domains import verified_domains
 from workspaces.models import Workspace, WorkspaceMembership
 
@@ -260,10 +261,7 @@ def _reconcile(
     user = scim_user.user
     if user is None:
         return
-    linked = {
-        w.pk: w
-        for w in Workspace.objects.select_for_update().filter(organization=org).order_by("pk")
-    }
+    linked = lock_linked_workspaces(org)
     desired: dict[int, tuple[Role, list[str]]] = {}
     if scim_user.provisioned:
         names = [n.lower() for n in scim_user.groups.values_list("display_name", flat=True)]
@@ -460,6 +458,7 @@ def _leave(*, org: Organization, scim_user: ScimUser) -> dict:
     """Remove membership and all linked-workspace access, end sessions and tokens."""
     user = scim_user.user
     assert user is not None  # only a record with an account was provisioned
+    linked = lock_linked_workspaces(org)  # before the membership rows (lock order)
     membership = (
         OrgMembership.objects.select_for_update()
         .select_related("user")
@@ -471,7 +470,7 @@ def _leave(*, org: Organization, scim_user: ScimUser) -> dict:
     if membership is not None:
         _ensure_not_last_org_owner(org, membership)
         role = Role(membership.role).label
-        lost = _remove_everywhere(org=org, membership=membership)
+        lost = _remove_everywhere(membership=membership, linked=linked)
     ScimGrant.objects.filter(scim_user=scim_user).delete()
     ended = _end_sessions_and_tokens(user)
     return {"role": role, "access_removed": lost, **ended}

@@ -277,27 +277,17 @@ def search(request, resource: str = ""):
     if request.method != "POST":
         raise ScimRefusal(405, "Use POST on .search.")
     request.scim_search = _search_params(request)
-    if resource == "Users":
-        return _user_list(request)
-    if resource == "Groups":
-        return _group_list(request)
-    base, start = request.scim_base, _int(request, "startIndex", 1, 1, 10**9)
+    if resource in ("Users", "Groups"):
+        return _resource_list(request, resource)
+    start = _int(request, "startIndex", 1, 1, 10**9)
     count = _int(request, "count", 100, 0, protocol.MAX_COUNT)
     request.scim_search = {
         **request.scim_search,
         "startIndex": "1",
         "count": str(protocol.MAX_COUNT),
     }
-    u, u_total = _filtered(
-        request, _user_qs(request), User, USER_COLUMNS, lambda o: protocol.user_resource(o, base)
-    )
-    g, g_total = _filtered(
-        request,
-        _group_qs(request),
-        Group,
-        GROUP_COLUMNS,
-        lambda o: protocol.group_resource(o, base),
-    )
+    u, u_total = _query(request, "Users")
+    g, g_total = _query(request, "Groups")
     items = [_dump(request, r) for r in [*u, *g]][start - 1 : start - 1 + count]
     return _list(request, items, u_total + g_total, start)
 
@@ -340,20 +330,11 @@ def _user_qs(request):
     return _scim_users(request).prefetch_related("groups")
 
 
-def _user_list(request):
-    base = request.scim_base
-    items, total = _filtered(
-        request, _user_qs(request), User, USER_COLUMNS, lambda o: protocol.user_resource(o, base)
-    )
-    start = _int(request, "startIndex", 1, 1, 10**9)
-    return _list(request, [_dump(request, r) for r in items], total, start)
-
-
 @scim_endpoint
 def users(request):
     base = request.scim_base
     if request.method == "GET":
-        return _user_list(request)
+        return _resource_list(request, "Users")
     if request.method == "POST":
         resource = User.model_validate(_body(request), scim_ctx=Context.RESOURCE_CREATION_REQUEST)
         scim_user = services.scim_user_create(token=request.scim_token, attrs=_user_attrs(resource))
@@ -424,15 +405,29 @@ def _group_qs(request):
     return _scim_groups(request).prefetch_related("members")
 
 
-def _group_list(request):
+def _query(request, kind: str):
+    """(page of resources, total) of /Users or /Groups for the request's filter and page."""
     base = request.scim_base
-    items, total = _filtered(
+    if kind == "Users":
+        return _filtered(
+            request,
+            _user_qs(request),
+            User,
+            USER_COLUMNS,
+            lambda o: protocol.user_resource(o, base),
+        )
+    return _filtered(
         request,
         _group_qs(request),
         Group,
         GROUP_COLUMNS,
         lambda o: protocol.group_resource(o, base),
     )
+
+
+def _resource_list(request, kind: str):
+    """A ListResponse of /Users or /Groups (GET, or POST …/.search)."""
+    items, total = _query(request, kind)
     start = _int(request, "startIndex", 1, 1, 10**9)
     return _list(request, [_dump(request, r) for r in items], total, start)
 
@@ -441,7 +436,7 @@ def _group_list(request):
 def groups(request):
     base = request.scim_base
     if request.method == "GET":
-        return _group_list(request)
+        return _resource_list(request, "Groups")
     if request.method == "POST":
         resource = Group.model_validate(_body(request), scim_ctx=Context.RESOURCE_CREATION_REQUEST)
         group = services.scim_group_create(

@@ -174,6 +174,22 @@ def test_rows_over_plan_do_not_block_a_downgrade_but_show_a_warning(org_setup, l
     assert "2,000,000 rows" in response.content.decode()
 
 
+@pytest.mark.parametrize(
+    ("current", "new", "upgrade"),
+    [
+        ("free", "team", True),
+        ("team", "business", True),
+        ("business", "enterprise", True),  # priced by sales, still the top of the catalogue
+        ("team", "free", False),
+        ("enterprise", "business", False),
+        ("team", "team", False),
+    ],
+)
+def test_plan_order_decides_what_is_an_upgrade(db, current, new, upgrade):
+    plans = {p.code: p for p in Plan.objects.all()}
+    assert services.is_upgrade(plans[current], plans[new]) is upgrade
+
+
 def test_plan_change_refused_for_admins_and_unknown_plans(org_setup):
     ns = org_setup
     with pytest.raises(PermissionDenied) as exc:

@@ -117,9 +117,32 @@ def page(browsers):
     return browsers.new_page("main")
 
 
-def sign_in(page, email: str, password: str) -> None:
+def submit_sign_in(page, email: str, password: str) -> None:
+    """Fill in and submit the sign-in form (right or wrong: the caller checks the outcome)."""
     page.goto("/signin/")
     page.fill("input[name=email]", email)
     page.fill("input[name=password]", password)
     page.click("button[type=submit]:has-text('Sign in')")
+
+
+def sign_in(page, email: str, password: str) -> None:
+    """Sign in and wait until the app has let the person in."""
+    submit_sign_in(page, email, password)
     page.wait_for_url(lambda url: "/signin" not in url)
+
+
+def screenshots(env_var: str):
+    """shot(page, name): the page as it is now at 1440x900 and 390x844, saved under the folder
+    that `env_var` names (nothing when it is unset), for the README's and reviewers' pictures."""
+    folder = os.environ.get(env_var)
+
+    def shot(page, name: str) -> None:
+        if not folder:
+            return
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        for width, height in ((1440, 900), (390, 844)):
+            page.set_viewport_size({"width": width, "height": height})
+            page.screenshot(path=f"{folder}/{name}-{width}x{height}.png", full_page=True)
+        page.set_viewport_size({"width": 1280, "height": 900})
+
+    return shot

@@ -6,9 +6,7 @@ Set ACCOUNT_SCREENSHOTS=<dir> to also save the account pages at 1440x900 and 390
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -17,23 +15,13 @@ from config.roles import Role
 from orgs.governance_services import policy_set
 from orgs.models import GovernancePolicy
 from orgs.services import org_create
-from tests.e2e.conftest import sign_in
+from tests.e2e.conftest import screenshots, sign_in
 from tests.factories import PASSWORD, UserFactory, add_to_org
 from workspaces.services import workspace_create
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-SHOTS = os.environ.get("ACCOUNT_SCREENSHOTS")
-
-
-def _shot(page, name: str) -> None:
-    if not SHOTS:
-        return
-    Path(SHOTS).mkdir(parents=True, exist_ok=True)
-    for width, height in ((1440, 900), (390, 844)):
-        page.set_viewport_size({"width": width, "height": height})
-        page.screenshot(path=f"{SHOTS}/{name}-{width}x{height}.png", full_page=True)
-    page.set_viewport_size({"width": 1280, "height": 900})
+_shot = screenshots("ACCOUNT_SCREENSHOTS")
 
 
 @pytest.fixture

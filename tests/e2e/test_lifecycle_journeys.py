@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -16,25 +15,14 @@ from playwright.sync_api import expect
 from config.roles import Role
 from orgs.services import org_create, workspace_link
 from reviews.models import AccessReview
-from tests.e2e.conftest import sign_in
+from tests.e2e.conftest import screenshots, sign_in
 from tests.factories import PASSWORD, UserFactory, add_to_org, add_to_workspace
 from workspaces.models import WorkspaceMembership
 from workspaces.services import workspace_create
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-SHOTS = os.environ.get("SCREENSHOT_DIR")
-
-
-def shoot(page, name: str) -> None:
-    """Both viewports of the page as it is now (only when SCREENSHOT_DIR is set)."""
-    if not SHOTS:
-        return
-    Path(SHOTS).mkdir(parents=True, exist_ok=True)
-    for w, h in ((1440, 900), (390, 844)):
-        page.set_viewport_size({"width": w, "height": h})
-        page.screenshot(path=f"{SHOTS}/{name}-{w}x{h}.png", full_page=True)
-    page.set_viewport_size({"width": 1280, "height": 900})
+shoot = screenshots("SCREENSHOT_DIR")
 
 
 @pytest.fixture

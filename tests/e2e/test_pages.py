@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from django.core.management import call_command
 
-from tests.e2e.conftest import ARTIFACTS
+from tests.e2e.conftest import ARTIFACTS, sign_in
 from tests.e2e.site_pages import (
     CSP_LISTENER,
     DEMO_PEOPLE,
@@ -58,11 +58,7 @@ def _signed_in(chromium, live_server, who: str, viewport: dict):
     context.add_init_script(CSP_LISTENER)
     page = context.new_page()
     if who != "anon":
-        page.goto("/signin/")
-        page.fill("input[name=email]", f"{who}@acme.test")
-        page.fill("input[name=password]", DEMO_PASSWORD)
-        page.click("button[type=submit]:has-text('Sign in')")
-        page.wait_for_url(lambda url: "/signin" not in url)
+        sign_in(page, f"{who}@acme.test", DEMO_PASSWORD)
     return context, page
 
 

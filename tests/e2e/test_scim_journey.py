@@ -7,9 +7,6 @@ Set SCIM_SCREENSHOTS=<dir> to also save the pages at 1440x900 and 390x844.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 import requests
 from django.utils import timezone
@@ -19,24 +16,14 @@ from config.roles import Role
 from members.models import OrgMembership, User
 from orgs.services import org_create, workspace_link
 from orgs.sso.models import VerifiedDomain
-from tests.e2e.conftest import sign_in
+from tests.e2e.conftest import screenshots, sign_in
 from tests.factories import PASSWORD, UserFactory
 from workspaces.models import WorkspaceMembership
 from workspaces.services import workspace_create
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-SHOTS = os.environ.get("SCIM_SCREENSHOTS")
-
-
-def _shot(page, name: str) -> None:
-    if not SHOTS:
-        return
-    Path(SHOTS).mkdir(parents=True, exist_ok=True)
-    for width, height in ((1440, 900), (390, 844)):
-        page.set_viewport_size({"width": width, "height": height})
-        page.screenshot(path=f"{SHOTS}/{name}-{width}x{height}.png", full_page=True)
-    page.set_viewport_size({"width": 1280, "height": 900})
+_shot = screenshots("SCIM_SCREENSHOTS")
 
 
 def test_owner_connects_the_idp_and_a_leaver_is_cut_off(page, live_server):

@@ -7,9 +7,7 @@ Set SSO_SCREENSHOTS=<dir> to also save the pages at 1440x900 and 390x844.
 
 from __future__ import annotations
 
-import os
 import urllib.request
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -20,7 +18,7 @@ from members.models import OrgMembership, User
 from orgs.governance_services import policy_set
 from orgs.services import org_create
 from orgs.sso.models import VerifiedDomain
-from tests.e2e.conftest import sign_in
+from tests.e2e.conftest import screenshots, sign_in
 from tests.factories import PASSWORD, UserFactory
 from tests.sso.saml_idp import TestIdp
 from workspaces.models import WorkspaceMembership
@@ -28,17 +26,7 @@ from workspaces.services import workspace_create
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-SHOTS = os.environ.get("SSO_SCREENSHOTS")
-
-
-def _shot(page, name: str) -> None:
-    if not SHOTS:
-        return
-    Path(SHOTS).mkdir(parents=True, exist_ok=True)
-    for width, height in ((1440, 900), (390, 844)):
-        page.set_viewport_size({"width": width, "height": height})
-        page.screenshot(path=f"{SHOTS}/{name}-{width}x{height}.png", full_page=True)
-    page.set_viewport_size({"width": 1280, "height": 900})
+_shot = screenshots("SSO_SCREENSHOTS")
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from members.models import TwoFactorDevice
 from orgs.governance_services import policy_set
 from orgs.services import org_create
 from support.roles import TIER_1, TIER_2
-from tests.e2e.conftest import sign_in
+from tests.e2e.conftest import sign_in, submit_sign_in
 from tests.factories import PASSWORD, UserFactory, add_to_org
 from workspaces.services import workspace_create
 
@@ -59,14 +59,8 @@ def test_support_engineers_help_and_the_owner_sees_it(browsers, settings):
     # Carol mistypes her password until she is locked out.
     carol_page = browsers.new_page("carol")
     for _ in range(settings.AXES_FAILURE_LIMIT):
-        carol_page.goto("/signin/")
-        carol_page.fill("input[name=email]", carol.email)
-        carol_page.fill("input[name=password]", "not-her-password")
-        carol_page.click("button[type=submit]:has-text('Sign in')")
-    carol_page.goto("/signin/")
-    carol_page.fill("input[name=email]", carol.email)
-    carol_page.fill("input[name=password]", PASSWORD)
-    carol_page.click("button[type=submit]:has-text('Sign in')")
+        submit_sign_in(carol_page, carol.email, "not-her-password")
+    submit_sign_in(carol_page, carol.email, PASSWORD)
     expect(carol_page.locator("body")).to_contain_text("Too many failed sign-ins")
 
     # Tier 1: resend Dana's invitation, then clear Carol's lock.

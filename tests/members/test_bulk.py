@@ -163,3 +163,18 @@ def test_bulk_pages_refuse_members_and_ignore_other_orgs_ids(org_setup, login):
     assert response.status_code == 302  # nothing selected from this org
     assert OrgMembership.objects.filter(public_id=foreign).exists()
     assert login(s.owner).get(url).status_code == 405
+
+
+def test_invitation_pages_preview_then_confirm(org_setup, login, invite):
+    s = org_setup
+    invs = invite(s.owner, s.org, "a@acme.test", "b@acme.test")
+    client = login(s.admin)
+    url = f"/o/{s.org.slug}/members/invitations/bulk/"
+    data = {"invitations": [i.public_id for i in invs], "action": "revoke"}
+    html = client.post(url, data).content.decode()
+    assert 'data-testid="bulk-preview"' in html and "Preview: revoke" in html
+    assert 'name="confirm" value="1"' in html and "a@acme.test" in html
+    assert set(Invitation.objects.values_list("status", flat=True)) == {"pending"}
+    done = client.post(url, {**data, "confirm": "1"}).content.decode()
+    assert 'data-testid="bulk-results"' in done and "2 of 2 changed" in done
+    assert set(Invitation.objects.values_list("status", flat=True)) == {"revoked"}

@@ -269,6 +269,41 @@ def test_invite_rate_limited_page_says_when(org_setup, login, settings):
     assert b"1 invitations per hour" in response.content and b"UTC" in response.content
 
 
+def test_preview_shows_exactly_what_accepting_grants(org_setup, login, invite):
+    """One source of truth: the preview asks members.invitations.access_on_accept, which the
+    acceptance itself uses (the invitation's grants, then the default access policy's)."""
+    from members.invitations import invitation_accept
+    from orgs.governance_services import policy_set
+    from orgs.models import GovernancePolicy
+    from workspaces.models import WorkspaceMembership
+
+    s = org_setup
+    policy_set(
+        actor=s.owner,
+        org=s.org,
+        kind=GovernancePolicy.Kind.DEFAULT_WORKSPACE_GRANT,
+        value={"workspaces": [s.ws_a.public_id, s.ws_b.public_id], "role": "member"},
+    )
+    body = (
+        login(s.owner)
+        .post(
+            url(s.org, "invite_preview"),
+            {"emails": "dana@example.test", "org_role": 10, f"ws_{s.ws_b.public_id}": 20},
+            HTTP_HX_REQUEST="true",
+        )
+        .content.decode()
+    )
+    assert (
+        "Member of Acme Corp; Staging (admin), Production (member, from the default access policy)"
+        in body
+    )
+    (inv,) = invite(s.owner, s.org, "dana@example.test", grants={s.ws_b.pk: Role.ADMIN})
+    dana = UserFactory(email="dana@example.test")
+    invitation_accept(user=dana, token=inv.token)
+    got = WorkspaceMembership.objects.filter(user=dana).values_list("workspace__name", "role")
+    assert set(got) == {("Staging", Role.ADMIN), ("Production", Role.MEMBER)}
+
+
 def test_live_preview(org_setup, login):
     s = org_setup
     response = login(s.admin).post(
@@ -323,3 +358,22 @@ def test_sso_and_scim_badges(org_setup, login, verified):
     html = login(s.owner).get(url(s.org)).content.decode()
     assert html.count('data-testid="scim-badge"') == 1
     assert html.count('data-testid="sso-badge"') == 4
+
+
+def test_pages_state_the_link_lifetime_and_the_address_cap_from_their_settings(
+    org_setup, login, settings, invite
+):
+    """Durations and caps are rendered from the one setting/constant, never typed into a page."""
+    from members import bulk
+    from members.invitations import MAX_EMAILS_AT_ONCE
+
+    s = org_setup
+    settings.INVITATION_TTL_DAYS = 3
+    client = login(s.owner)
+    invite_page = client.get(url(s.org, "invite")).content.decode()
+    assert "valid for 3 days" in invite_page and "7 days" not in invite_page
+    assert f"Paste up to {MAX_EMAILS_AT_ONCE} addresses" in invite_page
+    invs = invite(s.owner, s.org, "a@example.test")
+    assert "fresh link valid for 3 days" in client.get(url(s.org, "invitations")).content.decode()
+    rows, _ = bulk.invitations_bulk(actor=s.owner, invitations=invs, action="resend")
+    assert rows[0].change.startswith("gets a fresh 3-day link")

@@ -157,3 +157,48 @@ def test_last_owner_cannot_leave(org_setup, login):
     assert response.status_code == 409
     assert b"last owner" in response.content
     assert mem(s.org, s.owner).role == Role.OWNER
+
+
+def test_the_page_offers_exactly_what_the_services_allow(org_setup, login):
+    """can_manage and can_suspend come from the services' own rules (may_manage_member,
+    may_suspend): each offered control is accepted by its service, each hidden one refused."""
+    from django.db import transaction
+
+    from config.errors import PermissionDenied
+    from members.lifecycle import member_suspend
+    from members.services import member_change_role
+
+    s = org_setup
+    second_owner = UserFactory(full_name="Otto Owner")
+    OrgMembership.objects.create(organization=s.org, user=second_owner, role=Role.OWNER)
+    ws_owner = UserFactory(full_name="Wanda Wsowner")  # org member, owner of a workspace
+    OrgMembership.objects.create(organization=s.org, user=ws_owner, role=Role.MEMBER)
+    add_to_workspace(ws_owner, s.ws_b, Role.OWNER, source="org")
+
+    def allowed(service, **kwargs) -> bool:
+        try:
+            with transaction.atomic():
+                service(org=s.org, **kwargs)
+                raise _Undo
+        except _Undo:
+            return True
+        except PermissionDenied:
+            return False
+
+    seen = []
+    for viewer in (s.owner, s.admin):
+        for target in (second_owner, s.admin, s.member, ws_owner):
+            if target == viewer:
+                continue
+            m = mem(s.org, target)
+            context = login(viewer).get(url(s.org, "detail", m)).context
+            manage = allowed(member_change_role, actor=viewer, membership=m, role=m.role)
+            suspend = allowed(member_suspend, actor=viewer, membership=m)
+            assert context["can_manage"] is manage, (viewer, target)
+            assert context["can_suspend"] is suspend, (viewer, target)
+            seen.append((manage, suspend))
+    assert set(seen) == {(True, True), (False, False), (True, False)}  # each case happens
+
+
+class _Undo(Exception):
+    """Rolls a tried service call back."""

@@ -295,3 +295,30 @@ def test_signed_out_visitor_is_sent_to_sign_in(org_setup, client, action):
     assert AuditEvent.objects.count() == events_before
     if action.done:
         assert not action.done(ns)
+
+
+def test_both_levels_refuse_in_one_shape(org_setup):
+    """Org and workspace checks share config.roles.require_role: a non-member gets 404 at either
+    level, a lower role a 403 naming the role needed and where."""
+    from config.errors import NotFound, PermissionDenied
+    from orgs.permissions import require_org
+    from workspaces.permissions import WorkspaceCapability, require_workspace
+
+    ns = org_setup
+    with pytest.raises(NotFound, match="No such organization"):
+        require_org(None, OrgCapability.VIEW)
+    with pytest.raises(NotFound, match="No such workspace"):
+        require_workspace(None, ns.ws_a, WorkspaceCapability.VIEW)
+    with pytest.raises(PermissionDenied) as org_refusal:
+        require_org(Role.MEMBER, OrgCapability.MANAGE_MEMBERS)
+    with pytest.raises(PermissionDenied) as ws_refusal:
+        require_workspace(Role.ADMIN, ns.ws_a, WorkspaceCapability.DELETE_WORKSPACE)
+    assert org_refusal.value.code == ws_refusal.value.code == "role_required"
+    assert org_refusal.value.message == (
+        f"You need the admin role or higher in this organization to {OrgCapability.MANAGE_MEMBERS.value}."
+    )
+    assert ws_refusal.value.message == (
+        "You need the owner role or higher in Production to delete this workspace."
+    )
+    assert require_org(Role.OWNER, OrgCapability.DELETE_ORG) == Role.OWNER
+    assert require_workspace(Role.MEMBER, ns.ws_a, WorkspaceCapability.RUN_SYNCS) == Role.MEMBER

@@ -138,6 +138,34 @@ def test_last_org_owner_cannot_be_demoted(org_setup):
         member_change_role(actor=ns.owner, org=ns.org, membership=owner_m, role=Role.ADMIN)
 
 
+def test_last_owner_is_refused_alike_at_both_levels(org_setup):
+    """One check (config.roles.require_another_owner) with each level's owners."""
+    from workspaces.services import workspace_member_change_role
+
+    ns = org_setup
+    org_m = OrgMembership.objects.get(organization=ns.org, user=ns.owner)
+    ws_m = WorkspaceMembership.objects.get(workspace=ns.ws_a, user=ns.owner)
+    with pytest.raises(Conflict) as org_refusal:
+        member_change_role(actor=ns.owner, org=ns.org, membership=org_m, role=Role.ADMIN)
+    with pytest.raises(Conflict) as ws_refusal:
+        workspace_member_change_role(actor=ns.owner, membership=ws_m, role=Role.ADMIN)
+    assert org_refusal.value.code == ws_refusal.value.code == "last_owner"
+    assert org_refusal.value.message == (
+        "Olivia Owner is the last owner of Acme Corp. Make someone else an owner first."
+    )
+    assert ws_refusal.value.message == (
+        "Olivia Owner is the last owner of Production. Make someone else an owner first."
+    )
+    # With a second owner at each level, the same demotions go through.
+    second = UserFactory()
+    OrgMembership.objects.create(organization=ns.org, user=second, role=Role.OWNER)
+    add_to_workspace(second, ns.ws_a, Role.OWNER)
+    member_change_role(actor=ns.owner, org=ns.org, membership=org_m, role=Role.ADMIN)
+    workspace_member_change_role(actor=ns.owner, membership=ws_m, role=Role.ADMIN)
+    assert OrgMembership.objects.get(pk=org_m.pk).role == Role.ADMIN
+    assert WorkspaceMembership.objects.get(pk=ws_m.pk).role == Role.ADMIN
+
+
 def test_admin_cannot_touch_owner_or_grant_owner(org_setup):
     ns = org_setup
     owner_m = OrgMembership.objects.get(organization=ns.org, user=ns.owner)
@@ -264,3 +292,44 @@ def test_link_of_a_workspace_deleted_meanwhile_is_not_found(org_setup):
     Workspace.objects.filter(pk=ws.pk).delete()
     with pytest.raises(NotFound):
         workspace_link(actor=ns.owner, org=ns.org, workspace=ws)
+    # The one workspace lock (workspaces.services.lock_workspace) answers alike for its own
+    # services: a member change in a workspace deleted meanwhile is a 404, not a crash.
+    from workspaces.services import workspace_member_change_role
+
+    membership = WorkspaceMembership(workspace=ws, user=ns.owner, role=Role.OWNER)
+    with pytest.raises(NotFound):
+        workspace_member_change_role(actor=ns.owner, membership=membership, role=Role.ADMIN)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_lock_linked_workspaces_locks_only_the_orgs_linked_ones_in_id_order(org_setup):
+    """The one helper every service uses for the second lock of the order (README)."""
+    from django.db import DatabaseError, transaction
+
+    from orgs.services import lock_linked_workspaces, lock_org
+
+    ns = org_setup
+    standalone = workspace_create(actor=ns.owner, name="Sandbox")
+    seen = []
+
+    def try_lock(pk):
+        try:
+            with transaction.atomic():
+                Workspace.objects.select_for_update(nowait=True).filter(pk=pk).first()
+            seen.append((pk, "free"))
+        except DatabaseError:
+            seen.append((pk, "locked"))
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        org = lock_org(ns.org)
+        linked = lock_linked_workspaces(org, ids=[ns.ws_b.pk, standalone.pk, ns.ws_a.pk])
+        assert list(linked) == sorted([ns.ws_a.pk, ns.ws_b.pk])
+        assert list(lock_linked_workspaces(org)) == list(linked)
+        for pk in (ns.ws_a.pk, standalone.pk):
+            t = threading.Thread(target=try_lock, args=(pk,))
+            t.start()
+            t.join()
+    assert seen == [(ns.ws_a.pk, "locked"), (standalone.pk, "free")]

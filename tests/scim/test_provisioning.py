@@ -69,6 +69,19 @@ def test_create_get_filter_and_list(scim_http):
     bad = s.http.get("Users", params={"filter": "userName eq"})
     assert bad.status_code == 400 and bad.json()["scimType"] == "invalidFilter"
 
+    # POST .search answers like GET, on one type or (at the root) across Users and Groups.
+    group = {"schemas": [GROUP_URN], "displayName": "Data Team", "members": [{"value": body["id"]}]}
+    assert s.http.post("Groups", json=group).status_code == 201
+    by_search = s.http.post("Users/.search", json={"filter": 'userName eq "dana@acme.test"'})
+    assert [r["id"] for r in by_search.json()["Resources"]] == [body["id"]]
+    groups = s.http.post("Groups/.search", json={"filter": 'displayName eq "Data Team"'}).json()
+    assert (
+        groups["totalResults"] == 1 and groups["Resources"][0]["members"][0]["value"] == body["id"]
+    )
+    everything = s.http.post(".search", json={"startIndex": 2, "count": 2}).json()
+    assert everything["totalResults"] == 3 and everything["itemsPerPage"] == 2
+    assert [r["schemas"][0] for r in everything["Resources"]] == [USER_URN, GROUP_URN]
+
     dup = new_user(s, "dana@acme.test")
     assert dup.status_code == 409 and dup.json()["scimType"] == "uniqueness"
     assert dup.json()["schemas"] == [ERROR_URN]

@@ -130,7 +130,8 @@ def test_last_owner_cannot_be_demoted_or_removed(ws, login):
     client = login(ws.owner)
     response = client.post(action_url(ws, "member_role", ws.owner), {"role": 20})
     assert response.status_code == 409
-    assert "last owner" in response.content.decode()
+    html = response.content.decode()
+    assert "last owner" in html and 'data-code="last_owner"' in html  # the shared banner
     response = client.post(action_url(ws, "member_remove", ws.owner))
     assert response.status_code == 409
     assert WorkspaceMembership.objects.get(user=ws.owner, workspace=ws.workspace).role == Role.OWNER
