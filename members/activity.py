@@ -66,6 +66,8 @@ def note_workspace_public_id_activity(user, ws_public_id: str) -> None:
 def _note_named_workspace(user, name: str, lookup: dict) -> None:
     from workspaces.models import WorkspaceMembership
 
+    if len(name) > 100:  # longer than any slug or public id: no such workspace (and no huge key)
+        return
     now = timezone.now()
     key = f"active-ws:{user.pk}:{name}:{timezone.localdate(now).isoformat()}"
     if not _add(key, DAY_KEY_TTL):
