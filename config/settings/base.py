@@ -184,6 +184,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "audit.tasks.prune_audit_events",
         "schedule": crontab(hour=3, minute=30),
     },
+    # The audit events' monthly partitions, created two months ahead (audit/retention.py).
+    "ensure-audit-partitions": {
+        "task": "audit.tasks.ensure_audit_partitions",
+        "schedule": crontab(hour=3, minute=20),
+    },
 }
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
