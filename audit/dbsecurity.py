@@ -14,7 +14,13 @@ Two database roles, both NOLOGIN (nobody can connect as them):
 The chain head moves only through the AFTER INSERT trigger on the events table, which checks
 that the new events extend the chain (next seq, prev_hash = the head's hash) and runs as the
 owner. `audit_chain_lock()` locks a head (creating it for a chain's first event) and returns
-the next seq and the previous hash, so record() keeps its two round trips.
+the next seq and the previous hash; record() calls it inside its one INSERT statement.
+
+The events table is partitioned by month on occurred_at (a DEFAULT partition catches a month
+nobody created). Every partition belongs to the owner role and grants nothing to anyone; the
+append-only trigger is defined on the parent, so PostgreSQL puts it on every partition,
+including those `audit_ensure_partitions()` creates later (as the owner: SECURITY DEFINER).
+`audit_drop_partition()` is retention by whole months (audit/retention.py).
 
 `audit_prune_chain()` deletes a prefix of one chain, only events older than the cutoff, never
 a cutoff younger than MIN_RETENTION_DAYS, only if the caller names the last event's hash (it

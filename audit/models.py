@@ -160,7 +160,7 @@ class ChainCheckpoint(models.Model):
     """A signed note that a chain reached `seq` with head hash `head_hash` at `created_at`.
 
     Written by the hourly verification (after the chain verified) and by record() every
-    AUDIT_CHECKPOINT_EVERY events, in the event's own INSERT statement. The application's
+    AUDIT_CHECKPOINT_EVERY events, in the event's own transaction. The application's
     database role may only INSERT here, never UPDATE or DELETE, and the MAC needs
     AUDIT_CHECKPOINT_KEY, which the database does not hold: removing the newest events and
     rewinding the chain head leaves checkpoints the chain no longer reaches (audit/chain.py).

@@ -1,17 +1,25 @@
 """Retention: archive a chain's events older than AUDIT_RETENTION_DAYS to JSON Lines, then
-delete them through the database's own prune function.
+remove them through the database's own functions.
 
-Pruning removes a *prefix* of a chain (every event up to the last one before the first event
-that is not past retention, in seq order), so the rest still links. On PostgreSQL the delete is
-`audit_prune_chain()` (audit/dbsecurity.py), which runs as the audit tables' owner, refuses a
-cutoff younger than MIN_RETENTION_DAYS or an event newer than the cutoff, and records the
-pruned range in AuditPruneRecord; the application's role cannot delete events otherwise.
+On PostgreSQL the events table is partitioned by month (audit/dbsecurity.py), so retention
+drops whole months: every chain's events in a month wholly older than the cutoff are archived
+(one file per chain), then `audit_drop_partition()` checks they are what was archived and a
+prefix of each chain, records each pruned range in AuditPruneRecord, and drops the table. What
+is left older than the cutoff outside any droppable month (rows in the DEFAULT partition; every
+event on SQLite) is pruned row by row: a *prefix* of a chain (every event up to the last one
+before the first event that is not past retention, in seq order), so the rest still links,
+deleted by `audit_prune_chain()`, which runs as the audit tables' owner, refuses a cutoff
+younger than MIN_RETENTION_DAYS or an event newer than the cutoff, and records the pruned range;
+the application's role cannot delete events otherwise.
 
-The archive is written first (as `….jsonl.partial`) and gets its final name only after the
+Archives are written first (as `….jsonl.partial`) and get their final names only after the
 transaction commits: a prune that rolls back leaves no archive of events that are still there.
-The `audit.pruned` event appended afterwards records the pruned range, the archive's sha256 and
-the anchor (`next_seq`, `next_prev_hash`) from which verification resumes; the archive itself
-keeps every field, seq and hash, so it can be verified on its own.
+The `audit.pruned` event appended afterwards (one per chain) records the pruned range, the
+archive's sha256 and the anchor (`next_seq`, `next_prev_hash`) from which verification resumes;
+the archive itself keeps every field, seq and hash, so it can be verified on its own.
+
+Partitions are created ahead by `ensure_partitions()` (the daily beat task), which calls the
+database's `audit_ensure_partitions()`.
 """
 
 from __future__ import annotations
@@ -273,7 +281,8 @@ def _drop_partition(actor, name, before, archive_dir, state) -> list[AuditEvent]
         archived.append((key, path, digest, count, first, last))
     with connection.cursor() as cur:
         cur.execute(
-            "SELECT audit_drop_partition(%s, %s, %s, %s, %s, %s)",
+            "SELECT audit_drop_partition(%s, %s, %s::bigint[], %s::bigint[], %s::text[], "
+            "%s::bigint[])",
             [
                 name,
                 before,

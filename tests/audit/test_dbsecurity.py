@@ -211,10 +211,10 @@ def test_the_app_role_still_records_through_the_services(as_app, settings):
     assert verify_chain(org.pk).ok and verify_chain(fresh.pk).ok
 
 
-def test_the_app_role_streams_events_outbox_checkpoint_and_event_in_one_statement(as_app, settings):
+def test_the_app_role_streams_events_outbox_and_checkpoint_with_the_event(as_app, settings):
     """Audit streaming's outbox is an ordinary application table, written by record()'s own
-    INSERT statement next to the event and its checkpoint; replay locks the chain through
-    audit_chain_lock(), which the writer role may execute."""
+    INSERT statement next to the event (the checkpoint follows in its transaction); replay
+    locks the chain through audit_chain_lock(), which the writer role may execute."""
     from audit.models import StreamDelivery
     from audit.streaming import stream_destination_add, stream_replay
 

@@ -1,15 +1,14 @@
 """The events table partitioned by month (PostgreSQL): the chain, the append-only rules,
-retention by whole partitions, partition pruning, trigram search and record()'s SQL hash."""
+retention by whole partitions, partition pruning and record()'s SQL hash (the admin's
+trigram search: tests/test_admin.py)."""
 
 import datetime as dt
 import hashlib
 import json
 
 import pytest
-from django.contrib import admin
 from django.db import connection, transaction
 from django.db.utils import DatabaseError
-from django.test import RequestFactory
 from django.utils import timezone
 
 from audit.chain import verify_and_record, verify_chain
@@ -18,7 +17,6 @@ from audit.models import AuditEvent, AuditPruneRecord, ChainCheckpoint
 from audit.retention import ensure_partitions, monthly_partitions, prune_all
 from audit.selectors import events_queryset
 from audit.services import event_hash, hash_parts, record
-from members.models import User
 from orgs.models import Organization
 from tests.audit.helpers import make_event
 from tests.audit.test_dbsecurity import become_app_role
@@ -223,28 +221,16 @@ def test_a_time_bounded_query_scans_only_the_matching_partitions(org_setup):
     assert partition_name(month_start(6)) in plan(events_queryset(org_setup.org)[:50])
 
 
-def trigram_indexes() -> set[str]:
-    with connection.cursor() as cur:
-        cur.execute("SELECT indexname FROM pg_indexes WHERE indexdef LIKE '%%gin_trgm_ops%%'")
-        return {row[0] for row in cur.fetchall()}
-
-
-def _search_plan(model, term: str) -> str:
-    model_admin = admin.site._registry[model]
-    request = RequestFactory().get("/", {"q": term})
-    request.user = User(is_staff=True, is_superuser=True)
-    qs, _ = model_admin.get_search_results(request, model.objects.all(), term)
-    with connection.cursor() as cur:
-        # On a small table the planner would rightly scan it; forbid that to show the index
-        # matches the admin's expression (UPPER(col::text) LIKE UPPER('%term%')).
-        cur.execute("SET LOCAL enable_seqscan = off")
-    return plan(qs)
-
-
-@pytest.mark.parametrize("model", [AuditEvent, User])
-def test_admin_substring_search_uses_the_trigram_indexes(org_setup, model):
-    with transaction.atomic():
-        text = _search_plan(model, "acme")
-    used = {name for name in trigram_indexes() if name in text}
-    assert used, text
-    assert "Seq Scan" not in text, text
+def test_the_app_role_makes_partitions_and_prunes_whole_months(
+    old_months, django_capture_on_commit_callbacks
+):
+    """The beat tasks' work, as the application's role: only through the two functions."""
+    org = old_months.old
+    become_app_role()
+    ahead = month_start(-8)
+    assert ensure_partitions(ahead, since=ahead) == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        pruned = prune_all(retention_days=60)
+    assert len(pruned) == 2 and {p.organization_id for p in pruned} == {org.pk}
+    assert partition_name(ahead) in {p[0] for p in monthly_partitions()}
+    assert verify_chain(org.pk).ok
