@@ -234,3 +234,32 @@ def test_the_app_role_makes_partitions_and_prunes_whole_months(
     assert len(pruned) == 2 and {p.organization_id for p in pruned} == {org.pk}
     assert partition_name(ahead) in {p[0] for p in monthly_partitions()}
     assert verify_chain(org.pk).ok
+
+
+def test_a_batch_that_repeats_a_seq_is_refused(org_setup):
+    """Without a UNIQUE (chain_key, seq) index, the insert trigger itself refuses a statement
+    whose seqs repeat, even when every event links to the one before it in some order."""
+    org = Organization.objects.create(name="Repeat Co", slug="repeat-co")
+    first = make_event(org)
+    columns = (
+        "public_id, occurred_at, workspace_label, actor_type, actor_label, action, target_type, "
+        "target_id, target_label, details, chain_key, seq, prev_hash, hash"
+    )
+    rows, prev = [], first.hash
+    for n, seq in enumerate((2, 3, 3, 5)):
+        digest = hashlib.sha256(f"forged {n}".encode()).hexdigest()
+        rows.append((f"evt_repeat{n}", seq, prev, digest))
+        prev = digest
+    values = ", ".join(
+        f"('{pid}', now(), '', 'system', 'S', 'org.updated', '', '', '', '{{}}', %s, {seq}, "
+        f"'{p}', '{h}')"
+        for pid, seq, p, h in rows
+    )
+    with (
+        pytest.raises(DatabaseError, match="does not link"),
+        transaction.atomic(),
+        connection.cursor() as cur,
+    ):
+        cur.execute(f"INSERT INTO audit_auditevent ({columns}) VALUES {values}", [org.pk] * 4)
+    assert list(AuditEvent.objects.filter(chain_key=org.pk).values_list("seq", flat=True)) == [1]
+    assert verify_chain(org.pk).ok
