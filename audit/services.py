@@ -134,14 +134,36 @@ def record(
         chain_key=organization.pk if organization else 0,
     )
     _append_to_chain(event)
-    if event.chain_key and action.split(".", 1)[0] in CHOICE_CATEGORIES:
+    if event.chain_key and changes_page_choices(action):
         # The audit page caches its filter choices; these events may change them.
-        transaction.on_commit(functools.partial(forget_page_choices, event.chain_key))
+        _forget_page_choices_on_commit(event.chain_key)
     return event
 
 
-# Events that may change the audit page's workspace or member drop-downs.
-CHOICE_CATEGORIES = frozenset({"org", "workspace", "member", "audit"})
+# Events that may change the audit page's workspace or member drop-downs (the workspaces,
+# linked, unlinked or deleted, and the members by name): not org.updated, ownership or
+# streaming events, which record() appends most often.
+CHOICE_CATEGORIES = frozenset({"workspace", "member"})
+CHOICE_ACTIONS = frozenset({"org.created", "audit.pruned"})
+
+
+def changes_page_choices(action: str) -> bool:
+    return action in CHOICE_ACTIONS or action.split(".", 1)[0] in CHOICE_CATEGORIES
+
+
+def _forget_page_choices_on_commit(chain_key: int) -> None:
+    """Once per atomic block and org, however many events it records."""
+    conn = transaction.get_connection()
+    block = set(conn.savepoint_ids)
+    for sids, func, _robust in conn.run_on_commit:
+        if (
+            sids == block
+            and isinstance(func, functools.partial)
+            and func.func is forget_page_choices
+            and func.args == (chain_key,)
+        ):
+            return
+    transaction.on_commit(functools.partial(forget_page_choices, chain_key))
 
 
 def _append_to_chain(event: AuditEvent) -> None:
