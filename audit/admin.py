@@ -46,8 +46,10 @@ class AuditEventAdmin(ViewOnlyAdmin):
         "ip",
     )
     list_filter = (ActionCategoryFilter, "actor_type")
-    search_fields = ("=public_id", "=target_id", "=action", "^actor_label", "^target_label")
-    search_help_text = "Event id, target id or exact action; or the start of an actor/target name."
+    # Every one is served by a pg_trgm GIN index on UPPER(column) (migration 0010): icontains
+    # is UPPER(col) LIKE UPPER('%term%'), and "=" (iexact) is UPPER(col) = UPPER(term).
+    search_fields = ("=public_id", "=target_id", "=action", "actor_label", "target_label")
+    search_help_text = "Event id, target id or exact action; or part of an actor/target name."
     list_select_related = ("organization",)
     autocomplete_fields = ("organization", "workspace", "actor_user")
     ordering = ("-pk",)  # the primary-key index: no sort over the whole table

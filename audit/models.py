@@ -1,4 +1,5 @@
-"""The append-only audit log: one table, a hash chain per organization."""
+"""The append-only audit log: one table (partitioned by month on PostgreSQL), a hash chain per
+organization."""
 
 from django.db import models
 from django.utils import timezone
@@ -19,7 +20,12 @@ class AuditEvent(models.Model):
         SYSTEM = "system"
         SUPPORT = "support"  # a support engineer, with the ticket and reason in details
 
-    public_id = PublicIdField(prefix="evt")
+    # Not UNIQUE in the database: on PostgreSQL the table is partitioned by month on
+    # occurred_at, and a unique index there must include the partition key. The ids are 16
+    # random characters (config/ids.py) and the hash chain covers them.
+    public_id = PublicIdField(prefix="evt", unique=False, db_index=True)
+    # The partition key (PostgreSQL): the primary key there is (id, occurred_at), `id` still
+    # comes from one identity sequence, and Django treats `id` alone as the primary key.
     occurred_at = models.DateTimeField(default=timezone.now)
     # The workspace's org at the time of the event, so history survives unlinking.
     organization = models.ForeignKey(
@@ -71,10 +77,11 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
-        constraints = [
-            models.UniqueConstraint(fields=["chain_key", "seq"], name="audit_chain_seq_unique")
-        ]
+        # (chain_key, seq) is not UNIQUE in the database either (same partitioning rule): the
+        # insert trigger only lets an event continue its chain at the head, so a seq is never
+        # written twice, and verify_chain() reports a repeated or missing one.
         indexes = [
+            models.Index(fields=["chain_key", "seq"], name="audit_chain_seq"),
             models.Index(
                 "organization",
                 models.F("occurred_at").desc(),
@@ -153,7 +160,7 @@ class ChainCheckpoint(models.Model):
     """A signed note that a chain reached `seq` with head hash `head_hash` at `created_at`.
 
     Written by the hourly verification (after the chain verified) and by record() every
-    AUDIT_CHECKPOINT_EVERY events, in the event's own INSERT statement. The application's
+    AUDIT_CHECKPOINT_EVERY events, in the event's own transaction. The application's
     database role may only INSERT here, never UPDATE or DELETE, and the MAC needs
     AUDIT_CHECKPOINT_KEY, which the database does not hold: removing the newest events and
     rewinding the chain head leaves checkpoints the chain no longer reaches (audit/chain.py).

@@ -5,11 +5,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import secrets
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import signals
 from django.utils import timezone
 
@@ -133,14 +134,36 @@ def record(
         chain_key=organization.pk if organization else 0,
     )
     _append_to_chain(event)
-    if event.chain_key and action.split(".", 1)[0] in CHOICE_CATEGORIES:
+    if event.chain_key and changes_page_choices(action):
         # The audit page caches its filter choices; these events may change them.
-        transaction.on_commit(functools.partial(forget_page_choices, event.chain_key))
+        _forget_page_choices_on_commit(event.chain_key)
     return event
 
 
-# Events that may change the audit page's workspace or member drop-downs.
-CHOICE_CATEGORIES = frozenset({"org", "workspace", "member", "audit"})
+# Events that may change the audit page's workspace or member drop-downs (the workspaces,
+# linked, unlinked or deleted, and the members by name): not org.updated, ownership or
+# streaming events, which record() appends most often.
+CHOICE_CATEGORIES = frozenset({"workspace", "member"})
+CHOICE_ACTIONS = frozenset({"org.created", "audit.pruned"})
+
+
+def changes_page_choices(action: str) -> bool:
+    return action in CHOICE_ACTIONS or action.split(".", 1)[0] in CHOICE_CATEGORIES
+
+
+def _forget_page_choices_on_commit(chain_key: int) -> None:
+    """Once per atomic block and org, however many events it records."""
+    conn = transaction.get_connection()
+    block = set(conn.savepoint_ids)
+    for sids, func, _robust in conn.run_on_commit:
+        if (
+            sids == block
+            and isinstance(func, functools.partial)
+            and func.func is forget_page_choices
+            and func.args == (chain_key,)
+        ):
+            return
+    transaction.on_commit(functools.partial(forget_page_choices, chain_key))
 
 
 def _append_to_chain(event: AuditEvent) -> None:
@@ -184,71 +207,107 @@ def _append_orm(event: AuditEvent) -> None:
         _queue_stream_delivery(destinations)
 
 
-_HEAD = AuditChainHead._meta.db_table
 _EVENTS = AuditEvent._meta.db_table
 _EVENT_FIELDS = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key]
+_CHAINED = ("seq", "prev_hash", "hash")  # filled in by the database, from the chain head
+_CONTENT_FIELDS = [f for f in _EVENT_FIELDS if f.attname not in _CHAINED]
 
-# Locks the chain head (creating it for a chain's first event) and returns the seq and
-# prev_hash the next event carries. A concurrent writer blocks on the row lock until the
-# first commits, then reads the committed head. The function runs as the audit tables' owner:
-# the application's role cannot UPDATE the head itself (audit/dbsecurity.py).
-LOCK_HEAD_SQL = "SELECT next_seq, prev_hash FROM audit_chain_lock(%s)"
-# The event; the database's AFTER INSERT trigger checks it extends the chain and moves the head.
-INSERT_SQL = (
-    f'INSERT INTO "{_EVENTS}" ('
-    + ", ".join(f'"{f.column}"' for f in _EVENT_FIELDS)
-    + ") VALUES ("
-    + ", ".join("%s" for _ in _EVENT_FIELDS)
-    + ') RETURNING "id", "seq"'
+
+def hash_parts(event: AuditEvent) -> tuple[str, str, str]:
+    """event_hash()'s canonical JSON cut around prev_hash and seq, the two values only the
+    locked chain head knows: sha256(a + prev_hash + b + str(seq) + c) == event_hash(event).
+    The markers are random, so no content can contain them."""
+    marker = secrets.token_hex(16)
+    prev_mark, seq_mark = f"<prev:{marker}>", f"<seq:{marker}>"
+    content = {f: getattr(event, f) for f in HASHED_FIELDS}
+    content["occurred_at"] = event.occurred_at.isoformat()
+    content["prev_hash"], content["seq"] = prev_mark, seq_mark
+    payload = json.dumps(content, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder)
+    # Keys are sorted: "prev_hash" comes before "seq". JSON's quotes stay around the hash;
+    # the seq, a number, loses them.
+    a, rest = payload.split(f'"{prev_mark}"')
+    b, c = rest.split(f'"{seq_mark}"')
+    return a + '"', '"' + b, c
+
+
+# One statement appends an event: audit_chain_lock() locks the chain head (creating it for a
+# chain's first event; a concurrent writer waits on the row lock until the first commits) and
+# returns the next seq and the previous hash; the INSERT takes them and computes the hash in
+# SQL from hash_parts(), so the chain never round-trips to Python. The function runs as the
+# audit tables' owner: the application's role cannot UPDATE the head itself
+# (audit/dbsecurity.py). The database's AFTER INSERT trigger checks the event extends the chain
+# and moves the head. (The lock is taken inside the statement; the row it reads is the newest
+# committed one, whatever the statement's snapshot.)
+_HASH_SQL = (
+    "encode(sha256(convert_to(%s || h.prev_hash || %s || h.next_seq::text || %s, 'UTF8')), 'hex')"
 )
-_CHECKPOINTS = ChainCheckpoint._meta.db_table
-# Every AUDIT_CHECKPOINT_EVERY-th event also writes its signed checkpoint, in the same statement.
-CHECKPOINT_CTE = (
-    f', cp AS (INSERT INTO "{_CHECKPOINTS}" ("chain_key", "seq", "head_hash", "created_at", "mac") '
-    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING)"
-)
+
+
+def _insert_sql(conn: Any) -> str:
+    columns = [f.column for f in _CONTENT_FIELDS] + list(_CHAINED)
+    values = [f"CAST(%s AS {f.db_type(conn)})" for f in _CONTENT_FIELDS]
+    values += ["h.next_seq", "h.prev_hash", _HASH_SQL]
+    return (
+        "h AS (SELECT next_seq, prev_hash FROM audit_chain_lock(%s)), "
+        f'ev AS (INSERT INTO "{_EVENTS}" ('
+        + ", ".join(f'"{c}"' for c in columns)
+        + ") SELECT "
+        + ", ".join(values)
+        + ' FROM h RETURNING "id", "chain_key", "seq", "prev_hash", "hash")'
+    )
+
+
 # The streaming outbox (audit/streaming.py): one row per destination of the org, in the same
-# statement, so a row exists exactly when the event commits. The destinations are read after
-# audit_chain_lock() returned, i.e. in a snapshot that sees every earlier holder of the lock:
-# a destination receives every event from the one that recorded its creation onward.
-# Rows are queued for disabled destinations too, so re-enabling one resumes without a gap.
+# statement, so a row exists exactly when the event commits. audit_stream_targets() reads the
+# destinations with a snapshot of its own, taken after audit_chain_lock() returned (it is
+# called per row of `ev`), so it sees every earlier holder of the lock: a destination receives
+# every event from the one that recorded its creation onward. Rows are queued for disabled
+# destinations too, so re-enabling one resumes without a gap.
 _OUTBOX = StreamDelivery._meta.db_table
-_DESTINATIONS = StreamDestination._meta.db_table
 OUTBOX_CTE = (
     f', ob AS (INSERT INTO "{_OUTBOX}" ("destination_id", "event_id", "seq", "created_at", '
     '"status", "attempts", "last_error") '
-    f"SELECT d.id, ev.id, ev.seq, now(), 'pending', 0, '' FROM ev "
-    f'JOIN "{_DESTINATIONS}" d ON d.organization_id = %s '
+    "SELECT d.id, ev.id, ev.seq, now(), 'pending', 0, '' FROM ev "
+    "CROSS JOIN LATERAL audit_stream_targets(ev.chain_key) AS d(id) "
     'RETURNING "destination_id")'
+)
+_CHECKPOINTS = ChainCheckpoint._meta.db_table
+# Every AUDIT_CHECKPOINT_EVERY-th event also writes its signed checkpoint (the MAC needs a key
+# the database does not hold, so it is a second statement, in the same transaction).
+CHECKPOINT_SQL = (
+    f'INSERT INTO "{_CHECKPOINTS}" ("chain_key", "seq", "head_hash", "created_at", "mac") '
+    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
 )
 
 
-def insert_sql(*, checkpoint: bool, outbox: bool) -> str:
-    """The one statement that appends an event (and its checkpoint and outbox rows)."""
-    sql = f"WITH ev AS ({INSERT_SQL})"
-    if checkpoint:
-        sql += CHECKPOINT_CTE
+@functools.cache
+def _statement(alias: str, outbox: bool) -> str:
+    return insert_sql(connections[alias], outbox=outbox)
+
+
+def insert_sql(conn: Any, *, outbox: bool) -> str:
+    """The one statement that appends an event (and its outbox rows)."""
+    sql = "WITH " + _insert_sql(conn)
     if outbox:
         sql += OUTBOX_CTE
-        return sql + " SELECT ev.id, ARRAY(SELECT DISTINCT destination_id FROM ob) FROM ev"
-    return sql + " SELECT ev.id, '{}'::bigint[] FROM ev"
+        tail = "ARRAY(SELECT DISTINCT destination_id FROM ob)"
+    else:
+        tail = "'{}'::bigint[]"
+    return sql + f" SELECT ev.id, ev.seq, ev.prev_hash, ev.hash, {tail} FROM ev"
 
 
 def _append_postgres(conn: Any, event: AuditEvent) -> None:
-    """Two round trips: lock the head (next seq, previous hash), then insert the event."""
+    """One round trip: lock the head, hash and insert the event (and its outbox rows)."""
+    a, b, c = hash_parts(event)
+    params: list[Any] = [event.chain_key]
+    params += [f.get_db_prep_save(getattr(event, f.attname), conn) for f in _CONTENT_FIELDS]
+    params += [a, b, c]
     with conn.cursor() as cur:
-        cur.execute(LOCK_HEAD_SQL, [event.chain_key])
-        seq, prev_hash = cur.fetchone()
-        _seal(event, seq, prev_hash)
-        params = [f.get_db_prep_save(getattr(event, f.attname), conn) for f in _EVENT_FIELDS]
-        due = checkpoints.due(event.seq)
-        if due:
+        cur.execute(_statement(conn.alias, bool(event.chain_key)), params)
+        event.pk, event.seq, event.prev_hash, event.hash, destinations = cur.fetchone()
+        if checkpoints.due(event.seq):
             cp = checkpoints.signed(event.chain_key, event.seq, event.hash)
-            params += [cp.chain_key, cp.seq, cp.head_hash, cp.created_at, cp.mac]
-        if event.chain_key:
-            params.append(event.chain_key)
-        cur.execute(insert_sql(checkpoint=due, outbox=bool(event.chain_key)), params)
-        event.pk, destinations = cur.fetchone()
+            cur.execute(CHECKPOINT_SQL, [cp.chain_key, cp.seq, cp.head_hash, cp.created_at, cp.mac])
     if destinations:
         _queue_stream_delivery(destinations)
     event._state.adding = False

@@ -1,10 +1,13 @@
 """Periodic audit work (scheduled in settings.CELERY_BEAT_SCHEDULE)."""
 
+import datetime as dt
+
 from celery import shared_task
 from django.conf import settings
+from django.utils import timezone
 
 from audit.chain import chain_keys, verify_and_record
-from audit.retention import prune_all
+from audit.retention import ensure_partitions, prune_all
 
 
 @shared_task
@@ -23,6 +26,13 @@ def prune_audit_events() -> int:
     """Archive and delete events past AUDIT_RETENTION_DAYS; a no-op when it is 0 (forever)."""
     pruned = prune_all(retention_days=settings.AUDIT_RETENTION_DAYS)
     return sum(e.details["count"] for e in pruned)
+
+
+@shared_task
+def ensure_audit_partitions() -> int:
+    """Daily: the events table's monthly partitions exist through two months from now
+    (PostgreSQL; the DEFAULT partition catches anything beyond). Idempotent."""
+    return ensure_partitions(timezone.now() + dt.timedelta(days=62))
 
 
 @shared_task(ignore_result=True)

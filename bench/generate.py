@@ -22,6 +22,7 @@ from django.db import connection
 from django.utils import timezone
 
 from audit.models import AuditChainHead
+from audit.retention import ensure_partitions
 from audit.services import HASHED_FIELDS, event_hash
 from billing.models import BillingAccount, Plan
 from config.roles import Role
@@ -435,6 +436,8 @@ def _audit_events(org, owner, workspaces, users, syncs, scale, rng, now) -> int:
             row[columns.index("details")] = json.dumps(details)
             yield row
 
+    # Partitioning (audit/retention.py): the year's monthly partitions exist before the COPY.
+    ensure_partitions(now, since=start)
     _copy("audit_auditevent", columns, rows())
     AuditChainHead.objects.update_or_create(
         chain_key=org.pk, defaults={"last_seq": n, "last_hash": prev}

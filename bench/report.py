@@ -75,7 +75,8 @@ def table(result: dict) -> str:
             f"audit record(): {a['single_writer_events_per_s']} events/s one writer, "
             f"{a['eight_writers_events_per_s']} events/s eight writers"
             f"{_mark(a['meets_target'])}, {a['one_transaction_events_per_s']} events/s in one "
-            f"transaction (a bare write + commit takes {a['commit_ms']} ms here); "
+            f"transaction (a bare write + commit takes {a['commit_ms']} ms here, i.e. "
+            f"{a.get('bare_write_events_per_s', '?')}/s); "
             f"chain verified: {a['chain_ok']} "
             f"({a['chain_events_verified']} events in {a['chain_verify_s']} s)"
         )

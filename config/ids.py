@@ -26,6 +26,8 @@ class PublicIdField(models.CharField):
     def deconstruct(self):
         name, path, args, kwargs = super().deconstruct()
         kwargs["prefix"] = self.prefix
+        if not self._unique:  # unique is this field's default, so False must be spelled out
+            kwargs["unique"] = False
         return name, path, args, kwargs
 
     def pre_save(self, model_instance, add):

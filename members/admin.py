@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import Count
 
-from config.admin import ViewOnlyAdmin, ViewOnlyInline
+from config.admin import IndexedSearchMixin, ViewOnlyAdmin, ViewOnlyInline
 from config.errors import DomainError
 from members.models import (
     ApiToken,
@@ -99,7 +99,7 @@ class UserAdmin(admin.ModelAdmin):
 
 
 @admin.register(OrgMembership)
-class OrgMembershipAdmin(ViewOnlyAdmin):
+class OrgMembershipAdmin(IndexedSearchMixin, ViewOnlyAdmin):
     list_display = ("user", "organization", "role", "joined_at", "public_id")
     list_filter = ("role", "joined_at")
     search_fields = ("user__email", "user__full_name", "organization__name", "=public_id")

@@ -5,13 +5,16 @@ import re
 
 import pytest
 from django.contrib import admin
-from django.db import connection
+from django.db import connection, transaction
+from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from audit.models import AuditEvent
 from config.admin import EstimatedCountPaginator
+from members.models import OrgMembership, User
 from tests.factories import SyncRunFactory, UserFactory
+from workspaces.models import WorkspaceMembership
 
 MODELS = sorted(admin.site._registry, key=lambda m: m._meta.label)
 
@@ -129,3 +132,51 @@ def test_unfiltered_listing_uses_the_planner_estimate_on_postgresql(org_setup):
     # A filtered listing counts at most CAP rows.
     filtered = AuditEvent.objects.filter(organization=org_setup.org).order_by("-pk")
     assert TinyCap(filtered, 50).count == 2
+
+
+def trigram_indexes() -> set[str]:
+    with connection.cursor() as cur:
+        cur.execute("SELECT indexname FROM pg_indexes WHERE indexdef LIKE '%%gin_trgm_ops%%'")
+        return {row[0] for row in cur.fetchall()}
+
+
+def _search_plan(model, term: str) -> str:
+    model_admin = admin.site._registry[model]
+    request = RequestFactory().get("/", {"q": term})
+    request.user = UserFactory.build(is_staff=True, is_superuser=True)
+    qs, _ = model_admin.get_search_results(request, model.objects.all(), term)
+    sql, params = qs.query.sql_with_params()
+    with transaction.atomic(), connection.cursor() as cur:
+        # On these small tables the planner would rightly read them whole (a sequential scan,
+        # or a full scan of the primary key with a filter); forbid both, so that only an index
+        # that matches the admin's expression (UPPER(col::text) LIKE UPPER('%term%')) can serve.
+        cur.execute("SET LOCAL enable_seqscan = off")
+        cur.execute("SET LOCAL enable_indexscan = off")
+        cur.execute("EXPLAIN " + sql, params)
+        return "\n".join(row[0] for row in cur.fetchall())
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    "model", [AuditEvent, User, OrgMembership, WorkspaceMembership], ids=lambda m: m.__name__
+)
+def test_admin_substring_search_is_served_by_trigram_indexes(org_setup, model):
+    text = _search_plan(model, "acme")
+    assert {name for name in trigram_indexes() if name in text}, text
+    assert "Seq Scan" not in text and "Filter: (upper(" not in text, text
+
+
+def test_membership_search_finds_by_user_org_or_id(admin_client, org_setup):
+    s = org_setup
+    carol = OrgMembership.objects.get(user=s.member, organization=s.org)
+    url = changelist(OrgMembership)
+    for term in ("CAROL", "carol@acme", "Carol Member", carol.public_id.upper()):
+        page = admin_client.get(url, {"q": term})
+        assert [m.pk for m in page.context["cl"].result_list] == [carol.pk], term
+    everyone = admin_client.get(url, {"q": "acme corp"}).context["cl"].result_list
+    assert {m.user_id for m in everyone} == {s.owner.pk, s.admin.pk, s.member.pk}
+    assert not admin_client.get(url, {"q": "nobody-like-this"}).context["cl"].result_list
+    ws_page = admin_client.get(changelist(WorkspaceMembership), {"q": "carol staging"})
+    assert [(m.user_id, m.workspace_id) for m in ws_page.context["cl"].result_list] == [
+        (s.member.pk, s.ws_b.pk)
+    ]

@@ -5,7 +5,7 @@ from typing import ClassVar
 from django.contrib import admin
 from django.db.models import Count
 
-from config.admin import EstimatedCountPaginator, ViewOnlyAdmin, ViewOnlyInline
+from config.admin import EstimatedCountPaginator, IndexedSearchMixin, ViewOnlyAdmin, ViewOnlyInline
 from workspaces.models import (
     DataModel,
     Destination,
@@ -42,7 +42,7 @@ class WorkspaceAdmin(ViewOnlyAdmin):
 
 
 @admin.register(WorkspaceMembership)
-class WorkspaceMembershipAdmin(ViewOnlyAdmin):
+class WorkspaceMembershipAdmin(IndexedSearchMixin, ViewOnlyAdmin):
     list_display = ("user", "workspace", "role", "source", "granted_by", "created_at")
     list_filter = ("role", "source", "created_at")
     search_fields = ("user__email", "user__full_name", "workspace__name", "=workspace__public_id")

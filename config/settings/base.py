@@ -223,6 +223,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orgs.tasks.refresh_saml_metadata",
         "schedule": crontab(hour=4, minute=10),
     },
+    # The audit events' monthly partitions, created two months ahead (audit/retention.py).
+    "ensure-audit-partitions": {
+        "task": "audit.tasks.ensure_audit_partitions",
+        "schedule": crontab(hour=3, minute=20),
+    },
 }
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")

@@ -1,10 +1,13 @@
 """On PostgreSQL with 200,000 events, every filter combination's first page uses an index."""
 
 import itertools
+import re
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
+from audit.retention import ensure_partitions
 from audit.selectors import encode_cursor, events_queryset
 from tests.audit.helpers import days_ago
 
@@ -58,12 +61,23 @@ def _bulk_events(org, workspaces, actors):
         cur.execute("ANALYZE audit_auditevent")
 
 
+def scanned_whole(plan: str) -> list[str]:
+    """Audit partitions holding events that the plan reads from end to end (an empty one, such
+    as a month ahead or the DEFAULT partition, costs nothing to read)."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT DISTINCT tableoid::regclass::text FROM audit_auditevent")
+        holding = {row[0] for row in cur.fetchall()}
+    return [p for p in re.findall(r"Seq Scan on (audit_auditevent\w*)", plan) if p in holding]
+
+
 @pytest.fixture
 def bulk(org_setup):
     """The 200k events, removed again afterwards and the table re-analysed: ANALYZE's row
     estimate survives the test's rollback and other tests (the admin's estimated counts)
     read it."""
     s = org_setup
+    # As in production, each month of the year has its partition (audit/retention.py).
+    ensure_partitions(timezone.now(), since=days_ago(N * 150 / 86400 + 1))
     _bulk_events(s.org, [s.ws_a, s.ws_b], [s.owner, s.admin, s.member])
     yield s
     with connection.cursor() as cur:
@@ -91,12 +105,12 @@ def test_first_page_of_every_filter_combination_uses_an_index(bulk):
         plan = qs[:51].explain()
         key = (ws is not None, actor is not None, action is not None, rng is not None)
         plans[key] = plan
-        assert "Seq Scan on audit_auditevent" not in plan, f"{key}:\n{plan}"
+        assert not scanned_whole(plan), f"{key}:\n{plan}"
         assert "audit_auditevent" in plan and "Index" in plan, f"{key}:\n{plan}"
     assert len(plans) == 16
     # Exact actions and a later page use an index too.
     exact = events_queryset(s.org, action="member.joined")[:51].explain()
-    assert "Seq Scan on audit_auditevent" not in exact
+    assert not scanned_whole(exact), exact
     first = list(events_queryset(s.org)[:50])
     later = events_queryset(s.org, cursor=encode_cursor(first[-1]))[:51].explain()
-    assert "Seq Scan on audit_auditevent" not in later
+    assert not scanned_whole(later), later

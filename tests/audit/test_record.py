@@ -4,6 +4,7 @@ from django.db.utils import DatabaseError
 
 from audit.models import AuditEvent
 from audit.services import UnregisteredAction, event_hash, record
+from orgs.models import Organization
 from workspaces.services import resource_create
 
 
@@ -54,3 +55,32 @@ def test_database_refuses_update_and_delete(org_setup):
         ):
             cur.execute(sql, [event.pk])
     assert AuditEvent.objects.filter(pk=event.pk, action=event.action).exists()
+
+
+def test_page_choices_are_forgotten_once_per_transaction_and_only_when_they_may_change(
+    org_setup, django_capture_on_commit_callbacks
+):
+    import functools
+
+    from audit.selectors import forget_page_choices
+
+    s = org_setup
+    # An org with no event pending in this (test) transaction: org_setup's events already
+    # queued their one forget for s.org.
+    org = Organization.objects.create(name="Quiet Co", slug="quiet-co")
+
+    def forgets(callbacks):
+        return [
+            c.args
+            for c in callbacks
+            if isinstance(c, functools.partial) and c.func is forget_page_choices
+        ]
+
+    with django_capture_on_commit_callbacks() as callbacks, transaction.atomic():
+        record(actor=s.owner, action="org.updated", organization=org, target=org)
+    assert forgets(callbacks) == []  # an org's name is in no drop-down
+    with django_capture_on_commit_callbacks() as callbacks, transaction.atomic():
+        for _ in range(3):
+            record(actor=s.owner, action="member.joined", organization=org, target=s.member)
+        record(actor=s.owner, action="workspace.linked", organization=org, target=s.ws_a)
+    assert forgets(callbacks) == [(org.pk,)]
