@@ -89,8 +89,8 @@ class OrgMembership(models.Model):
     # rename, whichever service or cascade does it): how many of the org's workspaces the
     # person has access to, and lower(name or email). They let every directory sort walk an
     # index instead of counting and sorting all members (README "Benchmark results").
-    workspace_count = models.PositiveIntegerField(default=0, editable=False)
-    sort_name = models.CharField(max_length=254, default="", editable=False)
+    workspace_count = models.PositiveIntegerField(default=0, db_default=0, editable=False)
+    sort_name = models.CharField(max_length=254, default="", db_default="", editable=False)
 
     class Meta:
         constraints = [

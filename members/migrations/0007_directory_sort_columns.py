@@ -169,12 +169,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="orgmembership",
             name="sort_name",
-            field=models.CharField(default="", editable=False, max_length=254),
+            field=models.CharField(db_default="", default="", editable=False, max_length=254),
         ),
         migrations.AddField(
             model_name="orgmembership",
             name="workspace_count",
-            field=models.PositiveIntegerField(default=0, editable=False),
+            field=models.PositiveIntegerField(db_default=0, default=0, editable=False),
         ),
         migrations.AddIndex(
             model_name="orgmembership",
