@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from datetime import time as dt_time
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
@@ -171,12 +172,14 @@ def directory_cases(big: OrgData, control: OrgData) -> list[PageCase]:
                 url,
                 control_url,
                 _directory_floor(big.org.pk, p, big.workspaces[0].pk),
-                plan=lambda p=p: explain(
-                    directory_members(big.org, DirectoryQuery.from_params(p))[:50]
-                ),
+                plan=partial(_directory_plan, big, p),
             )
         )
     return cases
+
+
+def _directory_plan(data: OrgData, params: dict) -> dict:
+    return explain(directory_members(data.org, DirectoryQuery.from_params(params))[:50])
 
 
 def explain(qs) -> dict:
