@@ -45,7 +45,7 @@ def targets(result: dict) -> list[dict]:
             }
         )
     r = result.get("rollup")
-    if r:
+    if r and r.get("runs"):
         rows.append(
             {
                 "figure": "rollup_usage --full vs its SQL statement",
@@ -111,7 +111,7 @@ def table(result: dict) -> str:
         )
     lines.append("")
     r = result.get("rollup")
-    if r:
+    if r and r.get("runs"):
         lines.append(
             f"rollup_usage --full: {r['command_ms']:.0f} ms vs its SQL statement "
             f"{r['statement_ms']:.0f} ms → {r['ratio']:.2f}×{_mark(r['meets_target'])}"

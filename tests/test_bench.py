@@ -17,7 +17,7 @@ from bench import database
 DIRECTORY_CASES = 10
 AUDIT_CASES = 16  # workspace × actor × action × date range, each on or off
 USAGE_CASES = 2
-ADMIN_CASES = 3  # support's changelists searched: audit events, people, memberships
+ADMIN_CASES = 4  # support's changelists searched: audit events (name, id), people, memberships
 
 
 def _base_name() -> str:
