@@ -1,7 +1,7 @@
 """Support admin for accounts, org memberships, invitations, API tokens and two-factor devices."""
 
 from django.contrib import admin, messages
-from django.db.models import Count, IntegerField, OuterRef, Subquery
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 
 from config.admin import EstimatedCountPaginator, ViewOnlyAdmin, ViewOnlyInline
@@ -16,6 +16,7 @@ from members.models import (
     User,
     WorkspaceInvitation,
 )
+from orgs.models import Organization
 from workspaces.models import WorkspaceMembership
 
 
@@ -122,6 +123,24 @@ class OrgMembershipAdmin(ViewOnlyAdmin):
     list_select_related = ("user", "organization")
     paginator = EstimatedCountPaginator
     show_full_result_count = False
+
+    def get_search_results(self, request, queryset, search_term):
+        # The people matching (their trigram indexes) and the orgs matching, then their
+        # memberships: an OR across three joined tables would read every membership.
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        people = User.objects.filter(Q(email__icontains=term) | Q(full_name__icontains=term))
+        orgs = Organization.objects.filter(name__icontains=term)
+        return (
+            queryset.filter(
+                Q(user__in=people.values("pk"))
+                | Q(organization__in=orgs.values("pk"))
+                | Q(public_id=term)
+            ),
+            False,
+        )
+
     autocomplete_fields = ("user", "organization")
 
 

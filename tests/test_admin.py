@@ -145,3 +145,22 @@ def test_unfiltered_listing_uses_the_planner_estimate_on_postgresql(org_setup):
     # A filtered listing counts at most CAP rows.
     filtered = AuditEvent.objects.filter(organization=org_setup.org).order_by("-pk")
     assert TinyCap(filtered, 50).count == 2
+
+
+def test_membership_search_by_part_of_an_address_a_name_or_the_org(admin_client, org_setup):
+    from members.models import OrgMembership
+
+    s = org_setup
+    url = changelist(OrgMembership)
+
+    def found(q):
+        page = admin_client.get(url, {"q": q})
+        assert page.status_code == 200
+        return {m.user.email for m in page.context["cl"].result_list}
+
+    admin_email = s.admin.email
+    assert found(admin_email.split("@")[0][1:].upper()) == {admin_email}
+    assert found(s.org.name[1:-1]) == set(
+        OrgMembership.objects.filter(organization=s.org).values_list("user__email", flat=True)
+    )
+    assert found("nobody-has-this") == set()
