@@ -9,7 +9,7 @@
 5. Then a stepped run ($LOAD_STEPS users, default 5,10,20,35,50, $LOAD_STEP_SECONDS each,
    default 20): req/s and p99 per step, and the req/s at which p99 crosses 300 ms.
    p99 here is of pages and API calls, after each step's first 5 s (the sign-ins, Argon2 by
-   design, are reported apart). LOAD_STEPS= (empty) skips it.
+   design, are reported apart). LOAD_STEPS= (empty) skips it. LOAD_PORT fixes gunicorn's port.
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ def main() -> int:
     )
     env.pop("REDIS_URL", None)  # per-process caches: the load test needs no broker
     config = load_config(env)
-    port = free_port()
+    port = int(os.environ.get("LOAD_PORT") or free_port())
     host = f"http://127.0.0.1:{port}"
     gunicorn = subprocess.Popen(
         [
