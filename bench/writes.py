@@ -50,6 +50,8 @@ def measure_rollup(runs: int, warmup: int = 1) -> dict:
         if i >= warmup:
             command.append(elapsed)
             statement.append(log.seconds)
+    if not command:  # --only pages: one pass to fill the roll-ups, nothing measured
+        return {"runs": 0}
     cmd, stmt = statistics.median(command), statistics.median(statement)
     return {
         "runs": runs,

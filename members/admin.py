@@ -2,9 +2,10 @@
 
 from django.conf import settings
 from django.contrib import admin, messages
-from django.db.models import Count
+from django.db.models import Count, IntegerField, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 
-from config.admin import IndexedSearchMixin, ViewOnlyAdmin, ViewOnlyInline
+from config.admin import EstimatedCountPaginator, IndexedSearchMixin, ViewOnlyAdmin, ViewOnlyInline
 from config.errors import DomainError
 from members.models import (
     ApiToken,
@@ -84,8 +85,24 @@ class UserAdmin(admin.ModelAdmin):
     filter_horizontal = ("groups", "user_permissions")
     inlines = [UserOrgMembershipInline, UserWorkspaceMembershipInline]
 
+    # 100k people: no full COUNT, and the workspace count per listed row (a scalar subquery),
+    # not a GROUP BY over every person before the page is cut.
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(_ws=Count("workspace_memberships"))
+        grants = (
+            WorkspaceMembership.objects.filter(user=OuterRef("pk"))
+            .order_by()
+            .values("user")
+            .annotate(c=Count("pk"))
+            .values("c")
+        )
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(_ws=Coalesce(Subquery(grants, output_field=IntegerField()), 0))
+        )
 
     @admin.display(description="Workspaces", ordering="_ws")
     def workspace_count(self, obj):
@@ -104,6 +121,9 @@ class OrgMembershipAdmin(IndexedSearchMixin, ViewOnlyAdmin):
     list_filter = ("role", "joined_at")
     search_fields = ("user__email", "user__full_name", "organization__name", "=public_id")
     list_select_related = ("user", "organization")
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+
     autocomplete_fields = ("user", "organization")
 
 

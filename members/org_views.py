@@ -144,9 +144,12 @@ def directory(request):
     if request.GET.get("format") == "csv":
         require_org(request.org_role, OrgCapability.MANAGE_MEMBERS)
         return _directory_csv(org, query)
-    page = Paginator(selectors.directory_members(org, query), selectors.PAGE_SIZE).get_page(
-        query.page
-    )
+    counts = selectors.directory_counts(org)
+    paginator = Paginator(selectors.directory_members(org, query), selectors.PAGE_SIZE)
+    if query.unfiltered:
+        # The tab badge already counted every member: the paginator need not count again.
+        paginator.count = counts["members"]
+    page = paginator.get_page(query.page)
     query.page = page.number
     columns = []
     for key, label in COLUMNS:
@@ -174,7 +177,7 @@ def directory(request):
         else "",
         "roles": list(Role),
         "workspaces": selectors.org_workspaces(org),
-        "counts": selectors.directory_counts(org),
+        "counts": counts,
         "can_manage": can_manage,
         "bulk_actions": bulk.MEMBER_ACTIONS,
         "csv_href": _directory_url(request, query, page=1, format="csv"),

@@ -23,7 +23,7 @@ from django.db.models import (
     Subquery,
     Value,
 )
-from django.db.models.functions import Coalesce, Concat, Lower, NullIf
+from django.db.models.functions import Coalesce, Concat, Lower
 
 from audit.models import AuditEvent
 from config.bounds import page_number
@@ -38,14 +38,15 @@ from workspaces.models import Workspace, WorkspaceMembership
 PAGE_SIZE = 50
 STATUSES = ("active", "suspended")
 
-# sort key → the expression ordered by (ties broken by name, then id, so pages are stable).
+# sort key → the column ordered by. Ties are broken by name, then id, in the same direction,
+# so each sort is one walk of an index (members/models.py OrgMembership.Meta.indexes).
 SORTS = {
-    "name": F("sort_name"),
-    "email": F("user__email"),
-    "role": F("role"),
-    "workspaces": F("workspace_count"),
-    "last_active": F("user__last_active_at"),
-    "joined": F("joined_at"),
+    "name": "sort_name",
+    "email": "user__email",
+    "role": "role",
+    "workspaces": "workspace_count",
+    "last_active": "user__last_active_at",
+    "joined": "joined_at",
 }
 
 
@@ -83,30 +84,24 @@ class DirectoryQuery:
         )
 
     @property
+    def unfiltered(self) -> bool:
+        return not (self.q or self.role or self.workspace or self.two_factor or self.status)
+
+    @property
     def sort_param(self) -> str:
         return ("-" if self.desc else "") + self.sort
 
 
-def _workspace_count() -> Coalesce:
-    sub = (
-        WorkspaceMembership.objects.filter(
-            user=OuterRef("user"), workspace__organization=OuterRef("organization")
-        )
-        .order_by()
-        .values("user")
-        .annotate(c=Count("pk"))
-        .values("c")
-    )
-    return Coalesce(Subquery(sub, output_field=IntegerField()), Value(0))
-
-
 def directory_members(org: Organization, query: DirectoryQuery) -> QuerySet[OrgMembership]:
-    """The org's members with their workspace count in the org, filtered and sorted in SQL."""
+    """The org's members with their workspace count in the org, filtered and sorted in SQL.
+
+    `workspace_count` and `sort_name` are columns the database keeps (migration 0007), so no
+    sort counts or sorts every member.
+    """
     qs = (
         OrgMembership.objects.filter(organization=org)
         .select_related("user")
         .annotate(
-            workspace_count=_workspace_count(),
             has_two_factor=Exists(
                 TwoFactorDevice.objects.filter(user=OuterRef("user"), confirmed_at__isnull=False)
             ),
@@ -125,11 +120,6 @@ def directory_members(org: Organization, query: DirectoryQuery) -> QuerySet[OrgM
                     email=ExpressionWrapper(OuterRef("user__email"), output_field=CharField()),
                 )
                 .filter(email__iendswith=F("at_domain"))
-            ),
-            sort_name=Lower(
-                Coalesce(
-                    NullIf("user__full_name", Value("")), "user__email", output_field=CharField()
-                )
             ),
         )
     )
@@ -151,9 +141,17 @@ def directory_members(org: Organization, query: DirectoryQuery) -> QuerySet[OrgM
         qs = qs.filter(has_two_factor=query.two_factor == "on")
     if query.status:
         qs = qs.filter(suspended_at__isnull=query.status == "active")
-    key = SORTS[query.sort]
-    order = key.desc(nulls_last=True) if query.desc else key.asc(nulls_last=True)
-    return qs.order_by(order, "sort_name", "pk")
+    keys = dict.fromkeys([SORTS[query.sort], "sort_name", "pk"])
+    if query.desc:
+        # Only last activity can be empty: people who never signed in sort last either way.
+        order = [
+            F(k).desc(nulls_last=True) if k == SORTS["last_active"] else F(k).desc() for k in keys
+        ]
+    else:
+        order = [
+            F(k).asc(nulls_last=True) if k == SORTS["last_active"] else F(k).asc() for k in keys
+        ]
+    return qs.order_by(*order)
 
 
 def directory_counts(org: Organization) -> dict:

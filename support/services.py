@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core import signing
+from django.core.cache import caches
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -171,7 +172,9 @@ def support_signin_unlock(
 
 
 def sign_out_everywhere(user: User) -> int:
-    """Delete every live session of the person (database sessions, the project's engine)."""
+    """Delete every live session of the person: the rows, and their cached copies (the
+    engine is cached_db) now and again after commit, so a read in between cannot re-cache one."""
+    from django.contrib.sessions.backends.cached_db import KEY_PREFIX
     from django.contrib.sessions.models import Session
 
     ended = []
@@ -182,6 +185,10 @@ def sign_out_everywhere(user: User) -> int:
         if session.get_decoded().get("_auth_user_id") == str(user.pk):
             ended.append(session.session_key)
     Session.objects.filter(session_key__in=ended).delete()
+    cached = [KEY_PREFIX + key for key in ended]
+    session_cache = caches[settings.SESSION_CACHE_ALIAS]
+    session_cache.delete_many(cached)
+    transaction.on_commit(partial(session_cache.delete_many, cached))
     return len(ended)
 
 

@@ -17,6 +17,7 @@ from bench import database
 DIRECTORY_CASES = 10
 AUDIT_CASES = 16  # workspace × actor × action × date range, each on or off
 USAGE_CASES = 2
+ADMIN_CASES = 4  # support's changelists searched: audit events (name, id), people, memberships
 
 
 def _base_name() -> str:
@@ -59,11 +60,20 @@ def test_bench_tiny_reports_every_measurement(tmp_path):
     assert groups.count("directory") == DIRECTORY_CASES
     assert groups.count("audit log") == AUDIT_CASES
     assert groups.count("usage") == USAGE_CASES
+    assert groups.count("admin") == ADMIN_CASES
     for page in result["pages"]:
         assert page["status"] == 200, page
+        assert isinstance(page["meets_target"], bool) and page["target_ms"] > 0, page
+        if page["group"] == "directory":
+            # The bench EXPLAINs every directory query (at tiny scale the planner rightly reads
+            # the few rows and sorts them; `index_walk` is reported, and read, at large and xl).
+            assert page["plan"]["nodes"] and isinstance(page["plan"]["index_walk"], bool), page
         assert page["queries"] > 0 and page["page_ms"] > 0 and page["floor_ms"] > 0, page
         assert page["queries"] == page["control_queries"], f"query count depends on size: {page}"
     assert result["summary"]["query_counts_independent"] is True
+    figures = {t["figure"].split(" (")[0].split(",")[0]: t for t in result["targets"]}
+    assert {"directory", "audit log", "usage", "admin", "audit record()"} <= set(figures)
+    assert all(isinstance(t["meets_target"], bool) for t in result["targets"])
 
     assert result["rollup"]["command_ms"] > 0 and result["rollup"]["statement_ms"] > 0
     audit = result["audit_record"]

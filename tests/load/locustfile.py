@@ -4,10 +4,29 @@ reading the API lists. Configured by tests/load/run.py through LOAD_* environmen
 import json
 import os
 import random
+import time
 
-from locust import HttpUser, between, task
+from locust import HttpUser, between, events, task
 
 CONFIG = json.loads(os.environ.get("LOAD_CONFIG", "{}"))
+# Every request's (seconds since start, name, ms, failed), written when locust quits, so
+# run.py can compute p99 of pages and API calls without the sign-ins (Argon2 by design) and
+# without the ramp-up while everyone signs in.
+TIMES_FILE = os.environ.get("LOAD_TIMES_FILE")
+_times: list[tuple[float, str, float, bool]] = []
+_start = time.monotonic()
+
+
+@events.request.add_listener
+def _record(request_type, name, response_time, response_length, exception=None, **kwargs):
+    _times.append((round(time.monotonic() - _start, 3), name, response_time, exception is not None))
+
+
+@events.quitting.add_listener
+def _write(environment, **kwargs):
+    if TIMES_FILE:
+        with open(TIMES_FILE, "w") as f:
+            json.dump(_times, f)
 
 
 class OrgAdmin(HttpUser):

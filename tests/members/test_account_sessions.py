@@ -248,7 +248,7 @@ def test_last_seen_is_written_at_most_once_per_touch_interval(org_setup):
 
 def test_sessions_ended_elsewhere_drop_out_of_the_list(org_setup):
     laptop, phone = signed_in(org_setup.member), signed_in(org_setup.member, CHROME)
-    Session.objects.filter(session_key=phone.session.session_key).delete()  # expired/cleared
+    phone.session.delete()  # ended elsewhere: row and cached copy (cached_db)
     assert "Chrome on Android" not in laptop.get(HOME).content.decode()
     assert UserSession.objects.filter(user=org_setup.member).count() == 1
 

@@ -37,7 +37,8 @@ import pytest
 from django.contrib.auth.models import Group
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -1222,6 +1223,26 @@ class PermissionModel(RuleBasedStateMachine):
             assert WorkspaceMembership.objects.filter(workspace=ws, role=Role.OWNER).exists(), (
                 f"workspace {ws.name} has no owner"
             )
+
+    @invariant()
+    def directory_columns_match_the_rows(self):
+        """The kept workspace count and sort name (members migration 0007) equal the real ones."""
+        real = (
+            WorkspaceMembership.objects.filter(
+                user=OuterRef("user"), workspace__organization=OuterRef("organization")
+            )
+            .order_by()
+            .values("user")
+            .annotate(c=Count("pk"))
+            .values("c")
+        )
+        for m in OrgMembership.objects.select_related("user").annotate(
+            real=Coalesce(Subquery(real, output_field=IntegerField()), Value(0))
+        ):
+            assert m.workspace_count == m.real, (
+                f"{m}: workspace_count {m.workspace_count}, real {m.real}"
+            )
+            assert m.sort_name == (m.user.full_name or m.user.email).lower(), m
 
     @invariant()
     def workspaces_only_in_live_orgs(self):
