@@ -286,7 +286,10 @@ app_up() {
   app_env
   mkdir -p "$RUN_DIR"
   if [ "${SKIP_SETUP:-}" != 1 ]; then
-    # Migrations straight to the primary, not through the transaction pooler.
+    # The database (created if missing), then migrations, straight to the primary, not through
+    # the transaction pooler.
+    psql -h 127.0.0.1 -p "$PRIMARY_PORT" -U postgres -Atqc "SELECT 1 FROM pg_database WHERE datname = '$DB'" \
+      | grep -q 1 || createdb -h 127.0.0.1 -p "$PRIMARY_PORT" -U postgres "$DB"
     DATABASE_URL="postgres://postgres@127.0.0.1:$PRIMARY_PORT/$DB" REPLICA_DATABASE_URL='' \
       "$PY" manage.py migrate --noinput -v0
     "$PY" manage.py collectstatic --noinput -v0  # whitenoise serves them (DEBUG off)
