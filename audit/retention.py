@@ -108,26 +108,8 @@ def _prune(actor, chain_key: int, before: dt.datetime, archive_dir: Path, state:
     deleted = _delete_prefix(chain_key, before, last, doomed)
     if deleted != count:
         raise RuntimeError(f"archived {count} events but deleted {deleted}; rolled back")
-    org = Organization.objects.filter(pk=chain_key).first() if chain_key else None
-    event = record(
-        actor=actor,
-        action="audit.pruned",
-        organization=org,
-        details={
-            "count": count,
-            "before": before.isoformat(),
-            "first_seq": first.seq,
-            "last_seq": last.seq,
-            "oldest": first.occurred_at.isoformat(),
-            "newest": last.occurred_at.isoformat(),
-            "first_event": first.public_id,
-            "last_event": last.public_id,
-            "archive": path.name,
-            "archive_sha256": digest,
-            # Verification of what remains starts here.
-            "next_seq": last.seq + 1,
-            "next_prev_hash": last.hash,
-        },
+    event = _record_pruned(
+        actor, chain_key, before, count=count, first=first, last=last, path=path, digest=digest
     )
     transaction.on_commit(functools.partial(_finalize_archive, state, [path]))
     return event
@@ -297,29 +279,43 @@ def _drop_partition(actor, name, before, archive_dir, state) -> list[AuditEvent]
         raise RuntimeError(f"archived {sum(a[3] for a in archived)} events but dropped {dropped}")
     events = []
     for key, path, digest, count, first, last in archived:
-        org = Organization.objects.filter(pk=key).first() if key else None
         events.append(
-            record(
-                actor=actor,
-                action="audit.pruned",
-                organization=org,
-                details={
-                    "count": count,
-                    "before": before.isoformat(),
-                    "partition": name,
-                    "first_seq": first.seq,
-                    "last_seq": last.seq,
-                    "oldest": first.occurred_at.isoformat(),
-                    "newest": last.occurred_at.isoformat(),
-                    "first_event": first.public_id,
-                    "last_event": last.public_id,
-                    "archive": path.name,
-                    "archive_sha256": digest,
-                    "next_seq": last.seq + 1,
-                    "next_prev_hash": last.hash,
-                },
+            _record_pruned(
+                actor,
+                key,
+                before,
+                count=count,
+                first=first,
+                last=last,
+                path=path,
+                digest=digest,
+                partition=name,
             )
         )
     paths = [a[1] for a in archived]
     transaction.on_commit(functools.partial(_finalize_archive, state, paths))
     return events
+
+
+def _record_pruned(
+    actor, chain_key, before, *, count, first, last, path, digest, partition=None
+) -> AuditEvent:
+    """The `audit.pruned` anchor of one chain: what was archived, and where verification of
+    what remains starts (next_seq, next_prev_hash)."""
+    org = Organization.objects.filter(pk=chain_key).first() if chain_key else None
+    details = {
+        "count": count,
+        "before": before.isoformat(),
+        **({"partition": partition} if partition else {}),
+        "first_seq": first.seq,
+        "last_seq": last.seq,
+        "oldest": first.occurred_at.isoformat(),
+        "newest": last.occurred_at.isoformat(),
+        "first_event": first.public_id,
+        "last_event": last.public_id,
+        "archive": path.name,
+        "archive_sha256": digest,
+        "next_seq": last.seq + 1,
+        "next_prev_hash": last.hash,
+    }
+    return record(actor=actor, action="audit.pruned", organization=org, details=details)

@@ -457,6 +457,13 @@ def _settings_page(request, *, domain_form=None, saml_form=None, oidc_form=None,
     )
 
 
+# The settings page's remove buttons: action → (service, what the message calls it).
+REMOVALS = {
+    "remove_saml": (saml.saml_remove, "SAML"),
+    "remove_oidc": (oidc_setup.oidc_remove, "OpenID Connect"),
+}
+
+
 @org_view(OrgCapability.MANAGE_SSO)
 def sso_settings(request):
     if request.method != "POST":
@@ -515,15 +522,16 @@ def sso_settings(request):
             apply_domain_error(form, exc)
             return _settings_page(request, saml_form=form, status=exc.status)
         messages.success(request, "SAML single sign-on saved.")
-    elif action == "remove_saml":
+    elif action in REMOVALS:
+        remove, what = REMOVALS[action]
         try:
-            saml.saml_remove(actor=actor, org=org)
+            remove(actor=actor, org=org)
         except DomainError as exc:
             if exc.status == 403:
                 raise
             messages.error(request, exc.message)
             return _settings_page(request, status=exc.status)
-        messages.success(request, "SAML single sign-on removed.")
+        messages.success(request, f"{what} single sign-on removed.")
     elif action == "save_oidc":
         form = OidcForm(request.POST)
         if not form.is_valid():
@@ -544,15 +552,6 @@ def sso_settings(request):
             apply_domain_error(form, exc)
             return _settings_page(request, oidc_form=form, status=exc.status)
         messages.success(request, "OpenID Connect single sign-on saved.")
-    elif action == "remove_oidc":
-        try:
-            oidc_setup.oidc_remove(actor=actor, org=org)
-        except DomainError as exc:
-            if exc.status == 403:
-                raise
-            messages.error(request, exc.message)
-            return _settings_page(request, status=exc.status)
-        messages.success(request, "OpenID Connect single sign-on removed.")
     else:
         messages.error(request, "Unknown action.")
         return _settings_page(request, status=422)
