@@ -20,13 +20,14 @@ from orgs.scim.services import scim_token_create
 from orgs.services import org_create, workspace_link
 from orgs.sso.models import VerifiedDomain
 from orgs.sso.saml import saml_configure
-from tests.e2e.conftest import sign_in
+from tests.e2e.conftest import screenshots, sign_in
 from tests.factories import PASSWORD, UserFactory
 from tests.sso.saml_idp import TestIdp
 from workspaces.models import WorkspaceMembership
 from workspaces.services import workspace_create
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+_shot = screenshots("SSO_SCREENSHOTS")
 
 USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
 PATCH_URN = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -106,6 +107,12 @@ def test_sso_sign_in_then_scim_deactivation_signs_the_person_out(
     )
     assert created.status_code == 201, created.text
     assert OrgMembership.objects.filter(user=dana, organization=org).exists()
+    # The directory marks Dana as provisioned by the IdP (SCIM) and in a verified domain (SSO).
+    admin.goto(f"/o/{org.slug}/members/")
+    dana_row = admin.locator("tr", has_text="Dana New")
+    expect(dana_row.get_by_test_id("scim-badge")).to_be_visible()
+    expect(dana_row.get_by_test_id("sso-badge")).to_be_visible()
+    _shot(admin, "directory-badges")
     deactivated = scim.patch(
         base + f"Users/{created.json()['id']}",
         json={
