@@ -28,6 +28,17 @@ def requires_sso(organization_id: int) -> bool:
     ).exists()
 
 
+def refuse_while_required(org: Organization, doing: str) -> None:
+    """Removing or turning off the org's IdP while SSO is required would leave its people with
+    no way in (a password is refused to them): refused until the policy is lifted."""
+    if requires_sso(org.pk):
+        raise Conflict(
+            f"Single sign-on is required by the governance policy, so you cannot {doing}; "
+            "remove that policy first.",
+            code="sso_required",
+        )
+
+
 def sso_protocol(org: Organization) -> str | None:
     """How the org's people sign in ("saml" or "oidc"), or None when neither is on. An org has
     at most one of the two (saml_configure and oidc_configure refuse the second)."""

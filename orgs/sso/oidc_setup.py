@@ -17,7 +17,7 @@ from config.errors import Conflict, NotFound, ValidationFailed
 from members.models import User
 from orgs.models import Organization
 from orgs.permissions import OrgCapability, require_org_capability
-from orgs.sso.enforcement import requires_sso
+from orgs.sso.enforcement import refuse_while_required
 from orgs.sso.models import OidcConnection, SamlConnection
 from orgs.sso.oidc import ALGORITHMS, DISCOVERY_PATH, ProviderProblem, get_json
 from orgs.sso.outbound import outbound_url_problem
@@ -140,6 +140,8 @@ def oidc_configure(
             "remove the SAML setup first.",
             code="sso_protocol_in_use",
         )
+    if not enabled:
+        refuse_while_required(org, "turn OpenID Connect off")
     values = {
         "issuer": found.issuer,
         "discovery_url": found.discovery_url,
@@ -190,11 +192,7 @@ def oidc_remove(*, actor: User, org: Organization) -> None:
     conn = OidcConnection.objects.select_for_update().filter(organization=org).first()
     if conn is None:
         raise NotFound("OpenID Connect is not set up.", code="oidc_not_configured")
-    if requires_sso(org.pk):
-        raise Conflict(
-            "Single sign-on is required by the governance policy; remove that policy first.",
-            code="sso_required",
-        )
+    refuse_while_required(org, "remove the OpenID provider")
     record(
         actor=actor,
         action="sso.oidc_removed",

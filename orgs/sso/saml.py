@@ -40,6 +40,7 @@ from config.errors import DomainError, NotFound, ValidationFailed
 from members.models import User
 from orgs.models import Organization
 from orgs.permissions import OrgCapability, require_org_capability
+from orgs.sso.enforcement import refuse_while_required
 from orgs.sso.keys import sp_key_pair
 from orgs.sso.models import OidcConnection, SamlAssertionUse, SamlConnection
 
@@ -230,6 +231,8 @@ def saml_configure(
             "protocol: remove the OpenID Connect setup first.",
             code="sso_protocol_in_use",
         )
+    if not enabled:
+        refuse_while_required(org, "turn SAML off")
     values = {
         "idp_metadata_xml": metadata_xml.strip(),
         "metadata_url": metadata_url[:500],
@@ -266,7 +269,6 @@ def saml_configure(
 @transaction.atomic
 def saml_remove(*, actor: User, org: Organization) -> None:
     """Forget the IdP (and turn off required SSO, which would otherwise lock people out)."""
-    from orgs.models import GovernancePolicy
     from orgs.services import lock_org
 
     org = lock_org(org)
@@ -274,16 +276,7 @@ def saml_remove(*, actor: User, org: Organization) -> None:
     conn = SamlConnection.objects.select_for_update().filter(organization=org).first()
     if conn is None:
         raise NotFound("SAML single sign-on is not set up.", code="saml_not_configured")
-    required = GovernancePolicy.objects.filter(
-        organization=org, kind=GovernancePolicy.Kind.REQUIRE_SSO, value__enabled=True
-    ).exists()
-    if required:
-        from config.errors import Conflict
-
-        raise Conflict(
-            "Single sign-on is required by the governance policy; remove that policy first.",
-            code="sso_required",
-        )
+    refuse_while_required(org, "remove the SAML identity provider")
     record(
         actor=actor,
         action="sso.saml_removed",

@@ -93,6 +93,26 @@ def test_idp_cannot_be_removed_while_required(saml_org):
         saml_remove(actor=ns.owner, org=ns.org)
 
 
+def test_idp_cannot_be_turned_off_while_required(saml_org):
+    """Saving the IdP with "Enabled" unticked would lock the domain's people out exactly like
+    removing it: refused the same way, nothing changed, nothing audited."""
+    from orgs.sso.enforcement import sso_protocol
+    from orgs.sso.saml import saml_configure
+
+    ns = saml_org
+    require_sso(ns)
+    events = AuditEvent.objects.count()
+    with pytest.raises(Conflict) as refused:
+        saml_configure(actor=ns.owner, org=ns.org, metadata_xml=ns.idp.metadata(), enabled=False)
+    assert refused.value.code == "sso_required"
+    assert sso_protocol(ns.org) == "saml"
+    assert AuditEvent.objects.count() == events
+    # With the policy lifted it may be turned off.
+    policy_delete(actor=ns.owner, org=ns.org, kind="require_sso")
+    saml_configure(actor=ns.owner, org=ns.org, metadata_xml=ns.idp.metadata(), enabled=False)
+    assert sso_protocol(ns.org) is None
+
+
 def test_required_sso_person_signs_in_through_sso(saml_org, client):
     from tests.sso.test_saml import post_and_finish, start
 

@@ -256,9 +256,20 @@ def test_required_sso_with_oidc(oidc_org, client):
     assert get_user(client) == ns.member
     # … and the session (marked as SSO for this org) opens the org's pages.
     assert client.get(f"/o/{ns.org.slug}/").status_code == 200
-    # The provider cannot be removed while SSO is required.
+    # The provider cannot be removed, nor turned off, while SSO is required.
     with pytest.raises(Conflict):
         oidc_remove(actor=ns.owner, org=ns.org)
+    with pytest.raises(Conflict) as refused:
+        oidc_configure(
+            actor=ns.owner,
+            org=ns.org,
+            issuer=ns.provider.issuer,
+            client_id="signalsmith-test",
+            enabled=False,
+        )
+    assert refused.value.code == "sso_required"
+    ns.conn.refresh_from_db()
+    assert ns.conn.enabled
 
 
 # --- configuration: service, page, API -----------------------------------------------------
