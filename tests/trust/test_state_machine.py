@@ -71,7 +71,10 @@ from orgs.models import GovernancePolicy, Organization
 from orgs.scim import services as scim_services
 from orgs.scim.models import GroupMapping, ScimGrant, ScimGroup, ScimToken, ScimUser
 from orgs.sso import domains as sso_domains
-from orgs.sso.models import VerifiedDomain
+from orgs.sso import oidc_setup as sso_oidc_setup
+from orgs.sso import saml as sso_saml
+from orgs.sso.enforcement import requires_sso, sso_protocol
+from orgs.sso.models import OidcConnection, SamlConnection, VerifiedDomain
 from orgs.sso.provisioning import SSO_DEFAULT_ORG_ROLE, sso_provision_member
 from reviews import services as review_services
 from reviews.models import AccessReview, AccessReviewItem
@@ -188,7 +191,24 @@ def _snapshot() -> dict:
         "verified_domains": set(
             VerifiedDomain.objects.values_list("pk", "organization", "domain", "verified_at")
         ),
+        "saml": set(SamlConnection.objects.values_list("organization", "idp_entity_id", "enabled")),
+        "oidc": set(OidcConnection.objects.values_list("organization", "issuer", "enabled")),
     }
+
+
+_IDP_METADATA: list[str] = []
+
+
+def idp_metadata() -> str:
+    """One real IdP's metadata (pysaml2, signing key made once per test process)."""
+    if not _IDP_METADATA:
+        import tempfile
+        from pathlib import Path
+
+        from tests.sso.saml_idp import TestIdp
+
+        _IDP_METADATA.append(TestIdp(Path(tempfile.mkdtemp(prefix="sm-idp-"))).metadata())
+    return _IDP_METADATA[0]
 
 
 @dataclass
@@ -1095,6 +1115,46 @@ class PermissionModel(RuleBasedStateMachine):
             sso=(org.pk, email),
         )
 
+    # Setting up and removing an org's SAML IdP, and requiring SSO: who may (owners), and a
+    # refusal changes nothing. (OIDC setup reads the provider's discovery document over the
+    # network; its owner-only rule and refusals are tested in tests/sso/test_oidc.py.)
+    @rule(a=PICK, o=PICK, enabled=st.booleans())
+    def saml_configure(self, a, o, enabled):
+        actor = self._user(a)
+        org = self._org(o, actor)
+        metadata = idp_metadata()
+        self._step(
+            actor,
+            lambda: sso_saml.saml_configure(
+                actor=actor, org=org, metadata_xml=metadata, enabled=enabled
+            ),
+            one_event=True,
+        )
+
+    @rule(a=PICK, o=PICK)
+    def saml_remove(self, a, o):
+        actor = self._user(a)
+        org = self._org(o, actor)
+        self._step(actor, lambda: sso_saml.saml_remove(actor=actor, org=org), one_event=True)
+
+    @rule(a=PICK, o=PICK)
+    def oidc_remove(self, a, o):
+        actor = self._user(a)
+        org = self._org(o, actor)
+        self._step(actor, lambda: sso_oidc_setup.oidc_remove(actor=actor, org=org), one_event=True)
+
+    @rule(a=PICK, o=PICK, enabled=st.booleans())
+    def policy_set_require_sso(self, a, o, enabled):
+        actor = self._user(a)
+        org = self._org(o, actor)
+        self._step(
+            actor,
+            lambda: governance_services.policy_set(
+                actor=actor, org=org, kind="require_sso", value={"enabled": enabled}
+            ),
+            one_event=True,
+        )
+
     # --- SCIM: owners set tokens and mappings; the org's identity provider provisions ---------
 
     SCIM_GROUPS = ["Eng", "Ops"]
@@ -1243,6 +1303,14 @@ class PermissionModel(RuleBasedStateMachine):
                 f"{m}: workspace_count {m.workspace_count}, real {m.real}"
             )
             assert m.sort_name == (m.user.full_name or m.user.email).lower(), m
+
+    @invariant()
+    def required_sso_always_has_a_way_in(self):
+        """Required SSO never leaves an org's people without an identity provider or a
+        verified domain: removing or disabling the IdP is refused first."""
+        for org in Organization.objects.alive():
+            if requires_sso(org.pk):
+                assert sso_protocol(org) is not None, f"{org.slug} requires SSO with no IdP on"
 
     @invariant()
     def workspaces_only_in_live_orgs(self):
