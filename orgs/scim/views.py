@@ -128,6 +128,15 @@ def _dump(request, resource, ctx=Context.RESOURCE_QUERY_RESPONSE) -> dict:
     return resource.model_dump(scim_ctx=ctx, response_parameters=_params(request))
 
 
+def _created(request, resource) -> JsonResponse:
+    """201 with the new resource and its Location (RFC 7644 §3.3)."""
+    return _json(
+        _dump(request, resource, Context.RESOURCE_CREATION_RESPONSE),
+        status=201,
+        Location=resource.meta.location,
+    )
+
+
 def _int(request, name: str, default: int, low: int, high: int) -> int:
     raw = _q(request).get(name)
     if raw in (None, ""):
@@ -338,12 +347,7 @@ def users(request):
     if request.method == "POST":
         resource = User.model_validate(_body(request), scim_ctx=Context.RESOURCE_CREATION_REQUEST)
         scim_user = services.scim_user_create(token=request.scim_token, attrs=_user_attrs(resource))
-        created = protocol.user_resource(scim_user, base)
-        return _json(
-            _dump(request, created, Context.RESOURCE_CREATION_RESPONSE),
-            status=201,
-            Location=created.meta.location,
-        )
+        return _created(request, protocol.user_resource(scim_user, base))
     raise ScimRefusal(405, "Use GET or POST on /Users.")
 
 
@@ -445,12 +449,7 @@ def groups(request):
             external_id=str(resource.external_id or ""),
             member_ids=_member_ids(resource),
         )
-        created = protocol.group_resource(group, base)
-        return _json(
-            _dump(request, created, Context.RESOURCE_CREATION_RESPONSE),
-            status=201,
-            Location=created.meta.location,
-        )
+        return _created(request, protocol.group_resource(group, base))
     raise ScimRefusal(405, "Use GET or POST on /Groups.")
 
 
