@@ -108,7 +108,6 @@ def _clean_client_id(value: str) -> str:
     return value
 
 
-@transaction.atomic
 def oidc_configure(
     *,
     actor: User,
@@ -119,9 +118,8 @@ def oidc_configure(
     enabled: bool = True,
 ) -> OidcConnection:
     """Set (or replace) the org's OpenID provider. An empty `client_secret` keeps the stored
-    one; the provider's discovery document is read now (outside the org lock)."""
-    from orgs.services import lock_org
-
+    one. The provider's discovery document is read first, outside any transaction of ours, so
+    no connection waits idle in a transaction on someone else's server."""
     require_org_capability(actor, org, OrgCapability.MANAGE_SSO)  # before calling anyone
     client_id = _clean_client_id(client_id)
     client_secret = (client_secret or "").strip()
@@ -132,6 +130,28 @@ def oidc_configure(
         message = "Give the client secret your identity provider shows."
         raise ValidationFailed(message, fields={"client_secret": message})
     found = discover(issuer)
+    with transaction.atomic():
+        return _oidc_store(
+            actor=actor,
+            org=org,
+            found=found,
+            client_id=client_id,
+            client_secret=client_secret,
+            enabled=enabled,
+        )
+
+
+def _oidc_store(
+    *,
+    actor: User,
+    org: Organization,
+    found: Discovery,
+    client_id: str,
+    client_secret: str,
+    enabled: bool,
+) -> OidcConnection:
+    from orgs.services import lock_org
+
     org = lock_org(org)
     require_org_capability(actor, org, OrgCapability.MANAGE_SSO)
     if SamlConnection.objects.filter(organization=org).exists():

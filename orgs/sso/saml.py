@@ -200,7 +200,6 @@ def _clean_attribute(value: str, default: str, field: str) -> str:
     return value
 
 
-@transaction.atomic
 def saml_configure(
     *,
     actor: User,
@@ -213,13 +212,37 @@ def saml_configure(
     metadata_url: str = "",
 ) -> SamlConnection:
     """Set (or replace) the org's SAML identity provider from its metadata (given, or fetched
-    from `metadata_url` when none is given)."""
-    from orgs.services import lock_org
-
+    from `metadata_url` when none is given). The fetch happens before our transaction opens."""
     require_org_capability(actor, org, OrgCapability.MANAGE_SSO)  # before fetching anything
     metadata_url = (metadata_url or "").strip()
     if metadata_url and not (metadata_xml or "").strip():
-        metadata_xml = fetch_metadata(metadata_url)  # the network is asked outside the lock
+        metadata_xml = fetch_metadata(metadata_url)
+    with transaction.atomic():
+        return _saml_store(
+            actor=actor,
+            org=org,
+            metadata_xml=metadata_xml,
+            metadata_url=metadata_url,
+            email_attribute=email_attribute,
+            name_attribute=name_attribute,
+            allow_idp_initiated=allow_idp_initiated,
+            enabled=enabled,
+        )
+
+
+def _saml_store(
+    *,
+    actor: User,
+    org: Organization,
+    metadata_xml: str,
+    metadata_url: str,
+    email_attribute: str,
+    name_attribute: str,
+    allow_idp_initiated: bool,
+    enabled: bool,
+) -> SamlConnection:
+    from orgs.services import lock_org
+
     org = lock_org(org)
     require_org_capability(actor, org, OrgCapability.MANAGE_SSO)
     info = parse_idp_metadata(metadata_xml)

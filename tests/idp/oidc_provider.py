@@ -16,7 +16,8 @@ Knobs make the provider misbehave the way a broken or hostile provider would, so
 (our code) is never told about them: `deny` (error=access_denied), `other_key` (sign with a
 key the JWKS does not hold, same kid), `hs256` (an HMAC keyed by the client secret instead of
 the provider's key), `aud`, `iss`, `nonce` (claim values), `expired`
-(exp and iat an hour ago), `token_error` (the token endpoint answers invalid_grant).
+(exp and iat an hour ago), `token_error` (the token endpoint answers invalid_grant),
+`discovery_delay` (seconds the discovery document takes: a slow provider).
 """
 
 from __future__ import annotations
@@ -223,6 +224,7 @@ def create_app() -> Flask:
 
     @app.get("/.well-known/openid-configuration")
     def discovery():
+        time.sleep(float(provider.knobs.get("discovery_delay", 0)))
         base = provider.issuer
         return jsonify(
             {

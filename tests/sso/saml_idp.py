@@ -12,6 +12,7 @@ import base64
 import html
 import re
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -45,6 +46,7 @@ class TestIdp:
         self.key_file, self.cert_file = generate_key_pair(directory, key_name, "Test IdP")
         self.sp_metadata: str | None = None
         self.user = {"email": "new.person@acme.test", "name": "New Person"}
+        self.metadata_delay = 0.0  # seconds /metadata takes over HTTP: a slow IdP
 
     def _config(self) -> IdPConfig:
         cnf = {
@@ -165,6 +167,7 @@ class TestIdp:
 
         def app(environ, start_response):
             if environ.get("PATH_INFO") == "/metadata":
+                time.sleep(self.metadata_delay)
                 start_response("200 OK", [("Content-Type", "application/samlmetadata+xml")])
                 return [self.metadata().encode()]
             query = environ.get("QUERY_STRING", "")
